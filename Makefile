@@ -1,0 +1,40 @@
+# article-qa: `make run` serves on 127.0.0.1:8000, `make test` runs every test. `make help` lists targets.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+export HOST PORT
+
+.PHONY: help install run test lint bench clean
+
+help: ## list targets
+	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	# torch first and pinned: the CPU wheel is on local disk; anything else pulls a CUDA build.
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+install: $(VENV)/.installed ## create .venv and install the project with its dev tools
+
+run: install ## index the default article if needed and serve on $(HOST):$(PORT)
+	$(BIN)/article-qa serve --host $(HOST) --port $(PORT)
+
+test: install ## run the whole test suite
+	$(BIN)/pytest
+
+lint: install ## ruff and mypy --strict
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+bench: install ## answer-quality benchmark on ../shared/data (prints JSON)
+	$(BIN)/python -m bench.quality
+
+clean: ## remove the virtualenv and stored indexes
+	rm -rf $(VENV) var

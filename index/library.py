@@ -1,0 +1,185 @@
+"""The article library: ingest, load, list, delete and ask, over the store and the retriever.
+
+This is the API the service and the CLI share. Loaded articles are cached in memory; a stale index
+(other model, other format, edited text) is rebuilt from the stored text on first use.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+
+import faiss
+
+from index.encoder import Encoder, Progress
+from index.retriever import (
+    IndexedArticle,
+    RetrievalConfig,
+    Retriever,
+    citable_sentences,
+    lexical_index,
+)
+from index.store import ArticleStore, Manifest, StaleIndexError, build_faiss, checksum
+from qa.article import parse_html, parse_text, search_text
+from qa.compose import compose
+from qa.errors import ArticleTooLargeError, IndexMismatchError
+from qa.models import Answer, Article, Segmentation
+from qa.segment import segment
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_ID = "default"
+DEFAULT_TITLE = "Mexico grants asylum to Jorge Glas"
+DEFAULT_ARTICLE = Path(__file__).resolve().parent.parent / "qa" / "data" / "default-article.txt"
+
+
+def new_id(article: Article) -> str:
+    """A readable, content-derived id: re-ingesting the same article replaces it."""
+    slug = re.sub(r"[^a-z0-9]+", "-", article.title.lower()).strip("-")[:40].strip("-")
+    digest = hashlib.sha256(f"{article.title}\n{article.text}".encode()).hexdigest()[:8]
+    return f"{slug}-{digest}" if slug else digest
+
+
+def _assemble(
+    article_id: str,
+    article: Article,
+    segmentation: Segmentation,
+    vectors: faiss.Index,
+    created: str,
+) -> IndexedArticle:
+    candidates = citable_sentences(segmentation)
+    return IndexedArticle(
+        id=article_id,
+        article=article,
+        segmentation=segmentation,
+        vectors=vectors,
+        lexical=lexical_index(segmentation, candidates),
+        candidates=candidates,
+        created=created,
+    )
+
+
+class Library:
+    """Articles on disk plus their in-memory indexes."""
+
+    def __init__(
+        self,
+        data_dir: Path,
+        encoder: Encoder,
+        config: RetrievalConfig | None = None,
+        threshold: float = 0.5,
+        max_chars: int = 2_000_000,
+    ) -> None:
+        self.store = ArticleStore(data_dir)
+        self.store.clean_leftovers()
+        self.encoder = encoder
+        self.retriever = Retriever(encoder, config)
+        self.threshold = threshold
+        self.max_chars = max_chars
+        self._cache: dict[str, IndexedArticle] = {}
+        self._lock = threading.RLock()
+
+    def _index(
+        self, article_id: str, article: Article, created: str, progress: Progress | None = None
+    ) -> IndexedArticle:
+        """Segment and embed an article, save it, and cache it."""
+        segmentation = segment(article)
+        texts = [search_text(s.text, s.kind) for s in segmentation.sentences]
+        vectors = self.encoder.encode_documents(texts, progress)
+        manifest = Manifest.for_article(article, self.encoder.name, self.encoder.dim, len(texts))
+        indexed = _assemble(article_id, article, segmentation, build_faiss(vectors), created)
+        with self._lock:
+            self.store.save(article_id, article, vectors, manifest, created)
+            self._cache[article_id] = indexed
+        return indexed
+
+    def parse(
+        self, source: str, *, html: bool = False, title: str | None = None, url: str | None = None
+    ) -> Article:
+        """Parse text or HTML, enforcing the size limit before any work is done."""
+        if len(source) > self.max_chars:
+            raise ArticleTooLargeError(
+                f"the article has {len(source):,} characters; the limit is {self.max_chars:,}"
+            )
+        return (parse_html if html else parse_text)(source, title=title, url=url)
+
+    def ingest(
+        self,
+        source: str,
+        *,
+        html: bool = False,
+        title: str | None = None,
+        url: str | None = None,
+        article_id: str | None = None,
+        progress: Progress | None = None,
+    ) -> IndexedArticle:
+        """Parse, segment, embed and store an article; returns it indexed and ready to ask."""
+        article = self.parse(source, html=html, title=title, url=url)
+        created = datetime.now(UTC).isoformat(timespec="seconds")
+        return self._index(article_id or new_id(article), article, created, progress)
+
+    def get(self, article_id: str) -> IndexedArticle:
+        """Return a cached article, loading (or rebuilding a stale index) on first use."""
+        with self._lock:
+            if (cached := self._cache.get(article_id)) is not None:
+                return cached
+            try:
+                article, vectors, created = self.store.load(
+                    article_id, self.encoder.name, self.encoder.dim
+                )
+            except StaleIndexError as stale:
+                logger.warning("%s; rebuilding it from the stored text", stale)
+                return self._index(article_id, stale.article, stale.created)
+            segmentation = segment(article)
+            if len(segmentation.sentences) != vectors.ntotal:
+                logger.warning("index of %r does not match its text; rebuilding it", article_id)
+                return self._index(article_id, article, created)
+            indexed = _assemble(article_id, article, segmentation, vectors, created)
+            self._cache[article_id] = indexed
+            return indexed
+
+    def ids(self) -> list[str]:
+        return self.store.ids()
+
+    def articles(self) -> list[IndexedArticle]:
+        """Every readable stored article; unreadable ones are logged and skipped."""
+        found = []
+        for article_id in self.ids():
+            try:
+                found.append(self.get(article_id))
+            except IndexMismatchError as exc:
+                logger.error("%s", exc)
+        return found
+
+    def delete(self, article_id: str) -> None:
+        with self._lock:
+            self.store.delete(article_id)
+            self._cache.pop(article_id, None)
+
+    def ensure_default(self) -> IndexedArticle:
+        """Index the bundled article unless an up-to-date index of it is already stored."""
+        text = DEFAULT_ARTICLE.read_text(encoding="utf-8")
+        article = self.parse(text, title=DEFAULT_TITLE)
+        if self.store.exists(DEFAULT_ID):
+            indexed = self.get(DEFAULT_ID)
+            if checksum(indexed.article.text) == checksum(article.text):
+                return indexed
+            logger.info("bundled default article changed; re-indexing it")
+        return self._index(DEFAULT_ID, article, datetime.now(UTC).isoformat(timespec="seconds"))
+
+    def ask(self, question: str, article_id: str = DEFAULT_ID, top_k: int = 3) -> Answer:
+        """Answer a question about one article with cited sentences, or decline."""
+        indexed = self.get(article_id)
+        ranking = self.retriever.rank(indexed, question)
+        return compose(
+            ranking.hits,
+            indexed.segmentation,
+            indexed.article.text,
+            ranking.confidence,
+            self.threshold,
+            top_k,
+        )

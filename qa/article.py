@@ -1,0 +1,265 @@
+"""Turn plain text or HTML into an :class:`Article`: stored text, blocks, title and metadata.
+
+The stored text is what every offset refers to, so it is built once here and never edited later.
+For plain text it is the input with line endings normalised; for HTML it is the readable blocks
+(headings, paragraphs, list items, byline) joined with blank lines.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import cast
+
+import lxml.html
+from lxml import etree
+
+from qa.errors import EmptyArticleError
+from qa.models import Article, Block, Kind
+
+_BOILERPLATE = re.compile(
+    r"^(read next|read more|read also|also read|related|related articles?|see also|watch|listen"
+    r"|subscribe|sign up|advertisement|click here|follow us|share this)\b\s*([:|\-–—]|$)",
+    re.IGNORECASE,
+)
+_NAME = r"[A-Z][\w.'’-]*(?:\s+(?:[A-Z][\w.'’-]*|and|&|de|da|del|la|van|von|bin))*"
+_BYLINE = re.compile(
+    r"^(?:written by|words by|reporting by|story by|author|by)\s*:?\s*"
+    rf"(?P<name>{_NAME}(?:,\s*{_NAME})?)\.?$",
+    re.IGNORECASE,
+)
+_PUBLISHER = re.compile(
+    r"^(?:this article is owned by|this article was (?:originally )?published (?:by|on|in)"
+    r"|originally published (?:by|on|in)|published by|source:|copyright|©)\s*(?:©\s*)?"
+    r"(?:\d{4}\s+)?(?P<name>[^\n]{2,80}?)\.?$",
+    re.IGNORECASE,
+)
+_TERMINAL = '.!?;:,"”’)…'
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_BLANK_LINE = re.compile(r"\n[ \t\f\v\u00a0]*\n")
+
+MAX_TITLE_CHARS = 120
+
+
+def clean_text(text: str) -> str:
+    """Normalise line endings and remove characters that cannot be stored or displayed.
+
+    Lone surrogates (possible in JSON strings) cannot be encoded as UTF-8, and control characters
+    only come from binary garbage; both are replaced so the stored text round-trips everywhere.
+    """
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    text = _SURROGATE.sub("\ufffd", text)
+    return _CONTROL.sub(" ", text).strip()
+
+
+def classify(block: str) -> Kind:
+    """Say whether a block is body text, a heading, a byline/publisher line or boilerplate."""
+    line = " ".join(block.split())
+    if _BOILERPLATE.match(line):
+        return Kind.BOILERPLATE
+    if len(line) <= 100 and (_BYLINE.match(line) or _PUBLISHER.match(line)):
+        return Kind.META
+    words = line.split()
+    if (
+        "\n" not in block.strip()
+        and len(words) <= 14
+        and line[-1] not in _TERMINAL
+        and any(c.isalpha() for c in line)
+    ):
+        return Kind.HEADING
+    return Kind.BODY
+
+
+def _meta_names(text: str, blocks: Iterable[Block]) -> tuple[str | None, str | None]:
+    byline = publisher = None
+    for block in blocks:
+        if block.kind is not Kind.META:
+            continue
+        line = " ".join(text[block.start : block.end].split())
+        if byline is None and (m := _BYLINE.match(line)):
+            byline = m["name"].strip()
+        elif publisher is None and (m := _PUBLISHER.match(line)):
+            publisher = m["name"].strip()
+    return byline, publisher
+
+
+def _derive_title(text: str, blocks: tuple[Block, ...]) -> str:
+    """Use a leading heading, else the start of the first body paragraph."""
+    for block in blocks:
+        if block.kind is Kind.HEADING:
+            return " ".join(text[block.start : block.end].split())
+        if block.kind is Kind.BODY:
+            first = " ".join(text[block.start : block.end].split())
+            first = re.split(r"(?<=[.!?])\s", first, maxsplit=1)[0]
+            if len(first) > MAX_TITLE_CHARS:
+                first = first[:MAX_TITLE_CHARS].rsplit(" ", 1)[0] + "…"
+            return first
+    return "Untitled"
+
+
+def _blocks_from_text(text: str) -> tuple[Block, ...]:
+    """Split on blank lines; text without any blank line is taken as one paragraph per line."""
+    separator = _BLANK_LINE if _BLANK_LINE.search(text) else re.compile(r"\n")
+    blocks: list[Block] = []
+    position = 0
+    for piece in [*separator.finditer(text), None]:
+        end = piece.start() if piece else len(text)
+        chunk = text[position:end]
+        stripped = chunk.strip()
+        if stripped:
+            start = position + (len(chunk) - len(chunk.lstrip()))
+            stop = start + len(stripped)
+            blocks.append(Block(start, stop, classify(stripped)))
+        position = piece.end() if piece else len(text)
+    return tuple(blocks)
+
+
+def parse_text(text: str, title: str | None = None, url: str | None = None) -> Article:
+    """Parse a plain-text article; raises EmptyArticleError when nothing readable is left."""
+    stored = clean_text(text)
+    blocks = _blocks_from_text(stored)
+    if not any(b.kind.citable for b in blocks):
+        raise EmptyArticleError("the article has no readable text; send at least one sentence")
+    byline, publisher = _meta_names(stored, blocks)
+    clean_title = " ".join((title or "").split()) or _derive_title(stored, blocks)
+    return Article(
+        text=stored, title=clean_title, blocks=blocks, byline=byline, publisher=publisher, url=url
+    )
+
+
+# Elements whose content is never article text.
+_DROP = (
+    "script", "style", "noscript", "template", "nav", "header", "footer", "aside", "form",
+    "iframe", "object", "embed", "svg", "canvas", "button", "select", "textarea", "input",
+    "menu", "dialog", "head",
+)  # fmt: skip
+_BLOCK_TAGS = frozenset(
+    {"p", "h1", "h2", "h3", "h4", "h5", "h6", "li", "blockquote", "pre", "figcaption", "dd", "dt",
+     "td", "th", "caption", "address"}
+)  # fmt: skip
+_HEADINGS = frozenset({"h1", "h2", "h3", "h4", "h5", "h6"})
+# Tags whose kind is known from markup; others are classified by their text.
+_TAG_KINDS = {tag: Kind.HEADING for tag in _HEADINGS} | {
+    tag: Kind.BODY for tag in ("li", "td", "th", "dd", "dt", "pre")
+}
+_CONTAINERS = frozenset({"div", "section", "article", "main", "body", "td", "li", "blockquote"})
+
+
+def _meta_content(doc: lxml.html.HtmlElement, *selectors: str) -> str | None:
+    for selector in selectors:
+        for value in cast(list[str], doc.xpath(selector)):
+            cleaned = " ".join(str(value).split())
+            if cleaned:
+                return cleaned
+    return None
+
+
+def _html_blocks(root: lxml.html.HtmlElement) -> list[tuple[str, Kind | None]]:
+    """Walk the DOM in order, emitting the text of block elements (and of loose container text)."""
+    out: list[tuple[str, Kind | None]] = []
+
+    def flush(parts: list[str], kind: Kind | None) -> None:
+        line = " ".join(" ".join(parts).split())
+        if line:
+            out.append((line, kind))
+        parts.clear()
+
+    def walk(element: lxml.html.HtmlElement) -> None:
+        loose: list[str] = [element.text or ""]
+        for child in element:
+            tag = child.tag if isinstance(child.tag, str) else ""
+            if tag in _BLOCK_TAGS or tag in _CONTAINERS or tag in ("br", "hr", "table", "ul", "ol"):
+                flush(loose, None)
+                if tag in _BLOCK_TAGS and not any(
+                    isinstance(c.tag, str) and c.tag in _BLOCK_TAGS
+                    for c in child.iter()
+                    if c is not child
+                ):
+                    flush([child.text_content()], _TAG_KINDS.get(tag))
+                elif tag not in ("br", "hr"):
+                    walk(child)
+            elif tag:
+                loose.append(child.text_content())
+            loose.append(child.tail or "")
+        flush(loose, None)
+
+    walk(root)
+    return out
+
+
+def parse_html(html: str, title: str | None = None, url: str | None = None) -> Article:
+    """Parse an HTML page: drop scripts, styles and navigation; keep headings and paragraphs."""
+    html = clean_text(html)
+    if not html:
+        raise EmptyArticleError("the HTML is empty; send a page with at least one paragraph")
+    try:
+        doc = lxml.html.document_fromstring(html)
+    except (etree.ParserError, ValueError) as exc:
+        raise EmptyArticleError(f"the HTML could not be parsed ({exc})") from exc
+    page_title = _meta_content(
+        doc, "//meta[@property='og:title']/@content", "//h1//text()", "//title/text()"
+    )
+    author = _meta_content(
+        doc, "//meta[@name='author']/@content", "//meta[@property='article:author']/@content"
+    )
+    site = _meta_content(doc, "//meta[@property='og:site_name']/@content")
+    # Only comments inside an element: one before <html> has no parent and cannot be dropped.
+    drop = "|".join(f"//{tag}" for tag in _DROP) + "|//*/comment()|//*/processing-instruction()"
+    for element in cast(list[lxml.html.HtmlElement], doc.xpath(drop)):
+        element.drop_tree()
+    body = doc.find("body")
+    pieces = _html_blocks(body if body is not None else doc)
+
+    lines = [line for line, _ in pieces]
+    if author and not any(_BYLINE.match(line) for line in lines):
+        pieces.append((f"By {author}", Kind.META))
+    text_parts: list[str] = []
+    blocks: list[Block] = []
+    position = 0
+    for line, kind in pieces:
+        blocks.append(Block(position, position + len(line), kind or classify(line)))
+        text_parts.append(line)
+        position += len(line) + 2
+    text = "\n\n".join(text_parts)
+    if not any(b.kind.citable for b in blocks):
+        raise EmptyArticleError("the HTML has no readable paragraphs; send the article's page")
+    byline, publisher = _meta_names(text, blocks)
+    clean_title = (
+        " ".join((title or "").split()) or page_title or _derive_title(text, tuple(blocks))
+    )
+    return Article(
+        text=text,
+        title=clean_title[: MAX_TITLE_CHARS * 2],
+        blocks=tuple(blocks),
+        byline=byline or author,
+        publisher=publisher or site,
+        url=url,
+    )
+
+
+def looks_like_html(text: str) -> bool:
+    """Guess whether a file's content is HTML (for the CLI, which accepts either)."""
+    head = text.lstrip()[:1000].lower()
+    return head.startswith(("<!doctype html", "<html")) or bool(
+        re.search(r"<(p|div|article|body|h1|h2)[\s>]", head)
+    )
+
+
+def search_text(sentence: str, kind: Kind) -> str:
+    """Text to index for a sentence: a byline or publisher line also says what it is.
+
+    "Written by: Ross Key" shares no word with "Who wrote this article?", so metadata lines are
+    indexed with a description of their role. Quotes always use the sentence itself.
+    """
+    if kind is not Kind.META:
+        return sentence
+    line = " ".join(sentence.split())
+    if m := _BYLINE.match(line):
+        return f"{line} The author, writer or reporter who wrote this article is {m['name']}."
+    if m := _PUBLISHER.match(line):
+        return (
+            f"{line} The publisher, news outlet or publication that published and owns this "
+            f"article is {m['name']}."
+        )
+    return sentence

@@ -1,0 +1,47 @@
+"""create_app(settings): the FastAPI application, a thin layer over index.library."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.responses import RedirectResponse
+
+from service import problems
+from service.routes import articles, ask, health
+from service.settings import Settings
+from service.state import EncoderFactory, Runtime, real_encoder
+
+
+def create_app(
+    settings: Settings | None = None, encoder_factory: EncoderFactory = real_encoder
+) -> FastAPI:
+    """Build the app; the model loads in the background after start-up (see /readyz)."""
+    settings = settings or Settings()
+    runtime = Runtime(settings, encoder_factory)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        loading = asyncio.create_task(asyncio.to_thread(runtime.load))
+        yield
+        await loading
+
+    app = FastAPI(
+        title="article-qa",
+        version="0.1.0",
+        summary="Cited, extractive answers to questions about news articles.",
+        lifespan=lifespan,
+    )
+    app.state.runtime = runtime
+    problems.install(app)
+    app.add_middleware(problems.BodyLimit, max_bytes=settings.max_body_bytes)
+    for module in (ask, articles, health):
+        app.include_router(module.router)
+
+    @app.get("/", include_in_schema=False)
+    def index() -> RedirectResponse:
+        return RedirectResponse("/docs")
+
+    return app

@@ -1,0 +1,162 @@
+"""The ``article-qa`` command: serve, ingest, ask, list, delete.
+
+Commands other than ``serve`` work on the data directory directly, so they need no running server.
+Errors print one line to stderr and exit with status 1 (2 for usage errors, from argparse).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from index.library import DEFAULT_ID, Library
+from qa.article import looks_like_html
+from qa.errors import ArticleQAError
+from service.settings import Settings
+from service.state import real_encoder
+
+# Ingests longer than this many sentences report progress on stderr.
+PROGRESS_MIN_SENTENCES = 200
+
+
+def _library(settings: Settings) -> Library:
+    return Library(
+        settings.data_dir,
+        real_encoder(settings),
+        threshold=settings.threshold,
+        max_chars=settings.max_article_chars,
+    )
+
+
+def _progress(done: int, total: int) -> None:
+    if total >= PROGRESS_MIN_SENTENCES:
+        end = "\n" if done >= total else ""
+        print(f"\rembedding sentences: {done}/{total}", end=end, file=sys.stderr, flush=True)
+
+
+def _serve(args: argparse.Namespace, settings: Settings) -> None:
+    import uvicorn
+
+    from service.app import create_app
+
+    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="info")
+
+
+def _ingest(args: argparse.Namespace, settings: Settings) -> None:
+    raw = sys.stdin.buffer.read() if args.file == "-" else Path(args.file).read_bytes()
+    try:
+        source = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ArticleQAError(
+            f"{args.file} is not UTF-8 text ({exc.reason} at byte {exc.start})"
+        ) from exc
+    html = args.html or (not args.text and looks_like_html(source))
+    library = _library(settings)
+    indexed = library.ingest(source, html=html, title=args.title, url=args.url, progress=_progress)
+    print(indexed.id)
+
+
+def _ask(args: argparse.Namespace, settings: Settings) -> None:
+    from service.schemas import AskResponse
+
+    library = _library(settings)
+    if args.article == DEFAULT_ID:
+        library.ensure_default()
+    question = " ".join(args.question.split())
+    if not question:
+        raise ArticleQAError("the question is empty; ask something about the article")
+    answer = library.ask(question, args.article, args.top_k)
+    if args.json:
+        print(AskResponse.from_answer(args.article, answer).model_dump_json(indent=2))
+        return
+    print(answer.text)
+    for citation in answer.citations:
+        print(
+            f"  [{citation.n}] {citation.quote.text} "
+            f"(chars {citation.quote.start}-{citation.quote.end})"
+        )
+
+
+def _list(_: argparse.Namespace, settings: Settings) -> None:
+    library = _library(settings)
+    for indexed in library.articles():
+        print(
+            f"{indexed.id}\t{len(indexed.segmentation.sentences)} sentences"
+            f"\t{indexed.article.title}"
+        )
+
+
+def _delete(args: argparse.Namespace, settings: Settings) -> None:
+    _library(settings).delete(args.id)
+    print(f"deleted {args.id}")
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="article-qa", description=__doc__.splitlines()[0])
+    commands = root.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="serve the HTTP API and widget")
+    serve.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
+    serve.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+    serve.set_defaults(run=_serve)
+
+    ingest = commands.add_parser(
+        "ingest", help="add an article from a text or HTML file; prints its id"
+    )
+    ingest.add_argument("file", help="path to a .txt or .html file, or - for stdin")
+    ingest.add_argument("--title")
+    ingest.add_argument("--url")
+    kind = ingest.add_mutually_exclusive_group()
+    kind.add_argument("--html", action="store_true", help="treat the file as HTML")
+    kind.add_argument("--text", action="store_true", help="treat the file as plain text")
+    ingest.set_defaults(run=_ingest)
+
+    ask = commands.add_parser("ask", help="ask a question about an article")
+    ask.add_argument("question")
+    ask.add_argument("--article", default=DEFAULT_ID, help="article id (default: %(default)s)")
+    ask.add_argument("--top-k", type=int, default=3, choices=range(1, 11), metavar="1..10")
+    ask.add_argument("--json", action="store_true", help="print the API's JSON response")
+    ask.set_defaults(run=_ask)
+
+    listing = commands.add_parser("list", help="list stored articles")
+    listing.set_defaults(run=_list)
+
+    delete = commands.add_parser("delete", help="delete an article")
+    delete.add_argument("id")
+    delete.set_defaults(run=_delete)
+    return root
+
+
+def _one_line(exc: Exception) -> str:
+    if isinstance(exc, OSError) and exc.filename:
+        return f"{exc.strerror}: {exc.filename}"
+    if isinstance(exc, ValidationError):
+        error = exc.errors()[0]
+        field = ".".join(str(p) for p in error["loc"])
+        return f"invalid setting ARTICLE_QA_{field.upper()}: {error['msg']}"
+    return str(exc)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.command == "serve" else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    logging.getLogger("faiss").setLevel(logging.WARNING)
+    try:
+        args.run(args, Settings())
+    except (ArticleQAError, OSError, ValidationError) as exc:
+        message = _one_line(exc)
+        print(f"article-qa: error: {message}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,54 @@
+"""/v1/articles: ingest, list, read and delete articles."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response, status
+
+from service.schemas import ArticleCreated, ArticleDetail, ArticleIn, ArticleList, ArticleSummary
+from service.state import LibraryDep
+
+router = APIRouter(prefix="/v1/articles", tags=["articles"])
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    summary="Add an article from plain text or HTML",
+    responses={413: {"description": "Article too large"}, 422: {"description": "No readable text"}},
+)
+def create_article(body: ArticleIn, library: LibraryDep, response: Response) -> ArticleCreated:
+    source = body.html if body.html is not None else body.text
+    assert source is not None  # guaranteed by ArticleIn's validator
+    indexed = library.ingest(source, html=body.html is not None, title=body.title, url=body.url)
+    response.headers["Location"] = f"/v1/articles/{indexed.id}"
+    return ArticleCreated(
+        id=indexed.id,
+        title=indexed.article.title,
+        sentences=len(indexed.segmentation.sentences),
+        passages=len(indexed.segmentation.passages),
+    )
+
+
+@router.get("", summary="List stored articles")
+def list_articles(library: LibraryDep) -> ArticleList:
+    return ArticleList(articles=[ArticleSummary.of(a) for a in library.articles()])
+
+
+@router.get(
+    "/{article_id}",
+    summary="An article's stored text, metadata and sentence offsets",
+    responses={404: {"description": "Unknown article"}},
+)
+def get_article(article_id: str, library: LibraryDep) -> ArticleDetail:
+    return ArticleDetail.of(library.get(article_id))
+
+
+@router.delete(
+    "/{article_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Delete an article and its index",
+    responses={404: {"description": "Unknown article"}},
+)
+def delete_article(article_id: str, library: LibraryDep) -> Response:
+    library.delete(article_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

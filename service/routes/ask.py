@@ -1,0 +1,21 @@
+"""POST /v1/ask: a question in, a cited answer out."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from service.schemas import AskRequest, AskResponse
+from service.state import LibraryDep
+
+router = APIRouter(prefix="/v1", tags=["ask"])
+
+
+@router.post(
+    "/ask",
+    summary="Answer a question about an article with cited sentences",
+    responses={404: {"description": "Unknown article"}, 422: {"description": "Invalid question"}},
+)
+def ask(request: AskRequest, library: LibraryDep) -> AskResponse:
+    # A plain def: FastAPI runs it in a worker thread, so encoding never blocks the event loop.
+    answer = library.ask(request.question, request.article_id, request.top_k)
+    return AskResponse.from_answer(request.article_id, answer)

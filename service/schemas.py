@@ -1,0 +1,183 @@
+"""Request and response models of the HTTP API: validation and OpenAPI docs live here only."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
+
+from index.retriever import IndexedArticle
+from qa.models import Answer
+
+MAX_QUESTION_CHARS = 1000
+MAX_HISTORY = 50
+
+
+def _not_blank(question: str) -> str:
+    if not question:
+        raise ValueError("the question is empty; ask something about the article")
+    return question
+
+
+Question = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, max_length=MAX_QUESTION_CHARS),
+    AfterValidator(_not_blank),
+]
+
+
+class AskRequest(BaseModel):
+    """A reader's question about one article."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    question: Question = Field(description="The question, 1 to 1000 characters.")
+    article_id: str = Field("default", max_length=200, description="Which article to ask about.")
+    top_k: int = Field(3, ge=1, le=10, description="How many citations to return (1-10).")
+    history: list[Annotated[str, StringConstraints(max_length=MAX_QUESTION_CHARS)]] = Field(
+        default_factory=list,
+        max_length=MAX_HISTORY,
+        description="The reader's earlier questions in this conversation, oldest first.",
+    )
+
+
+class SpanOut(BaseModel):
+    start: int = Field(description="Offset of the first character in the article text.")
+    end: int = Field(description="Offset one past the last character (exclusive).")
+    text: str = Field(description="Exactly article_text[start:end].")
+
+
+class CitationOut(BaseModel):
+    n: int = Field(description="The number used by the [n] marker in the answer.")
+    quote: str = Field(description="The cited sentence(s), exactly article_text[start:end].")
+    start: int = Field(description="Offset of the quote in the article text.")
+    end: int = Field(description="End offset of the quote (exclusive).")
+    passage: SpanOut = Field(description="The surrounding context of the quote.")
+    score: float = Field(description="Ranking score; higher is better. Citations are best first.")
+
+
+class AskResponse(BaseModel):
+    article_id: str
+    answerable: bool = Field(description="False when the article does not seem to answer it.")
+    answer: str = Field(
+        description="Quoted article text with [n] markers, or a plain 'does not say' message."
+    )
+    confidence: float = Field(
+        ge=0, le=1, description="Probability that the answer is in the article."
+    )
+    citations: list[CitationOut] = Field(
+        description="Best first. When answerable is false these are only the closest sentences."
+    )
+
+    @classmethod
+    def from_answer(cls, article_id: str, answer: Answer) -> AskResponse:
+        return cls(
+            article_id=article_id,
+            answerable=answer.answerable,
+            answer=answer.text,
+            confidence=answer.confidence,
+            citations=[
+                CitationOut(
+                    n=c.n,
+                    quote=c.quote.text,
+                    start=c.quote.start,
+                    end=c.quote.end,
+                    passage=SpanOut(start=c.passage.start, end=c.passage.end, text=c.passage.text),
+                    score=c.score,
+                )
+                for c in answer.citations
+            ],
+        )
+
+
+class ArticleIn(BaseModel):
+    """An article to ingest: exactly one of ``text`` or ``html``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    text: str | None = Field(None, description="Plain text; paragraphs separated by blank lines.")
+    html: str | None = Field(None, description="An HTML page; scripts and navigation are dropped.")
+    title: str | None = Field(None, max_length=500, description="Title; derived when omitted.")
+    url: str | None = Field(None, max_length=2000, description="Where the article is published.")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> ArticleIn:
+        if (self.text is None) == (self.html is None):
+            raise ValueError("send exactly one of 'text' or 'html'")
+        return self
+
+
+class ArticleCreated(BaseModel):
+    id: str
+    title: str
+    sentences: int
+    passages: int
+
+
+class ArticleSummary(ArticleCreated):
+    url: str | None
+    byline: str | None
+    publisher: str | None
+    created: str
+    chars: int
+
+    @classmethod
+    def of(cls, indexed: IndexedArticle) -> ArticleSummary:
+        article = indexed.article
+        return cls(
+            id=indexed.id,
+            title=article.title,
+            sentences=len(indexed.segmentation.sentences),
+            passages=len(indexed.segmentation.passages),
+            url=article.url,
+            byline=article.byline,
+            publisher=article.publisher,
+            created=indexed.created,
+            chars=len(article.text),
+        )
+
+
+class ArticleList(BaseModel):
+    articles: list[ArticleSummary]
+
+
+class SentenceOut(SpanOut):
+    kind: str = Field(description="body, heading, meta (byline/publisher) or boilerplate.")
+
+
+class ArticleDetail(BaseModel):
+    """One article in full: the stored text and the spans that offsets in answers point into."""
+
+    id: str
+    title: str
+    url: str | None
+    byline: str | None
+    publisher: str | None
+    created: str
+    chars: int
+    text: str = Field(description="The stored text that every offset refers to.")
+    sentences: list[SentenceOut]
+    passages: list[SpanOut]
+
+    @classmethod
+    def of(cls, indexed: IndexedArticle) -> ArticleDetail:
+        summary = ArticleSummary.of(indexed).model_dump(exclude={"sentences", "passages"})
+        return cls(
+            **summary,
+            text=indexed.article.text,
+            sentences=[
+                SentenceOut(start=s.start, end=s.end, text=s.text, kind=s.kind.value)
+                for s in indexed.segmentation.sentences
+            ],
+            passages=[
+                SpanOut(start=p.start, end=p.end, text=p.text)
+                for p in indexed.segmentation.passages
+            ],
+        )

@@ -1,0 +1,77 @@
+"""Start-up state: the library is loaded in the background so /healthz answers at once."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from index.encoder import Encoder, SentenceTransformerEncoder
+from index.library import Library
+from index.retriever import RetrievalConfig
+from service.problems import NotReadyError
+from service.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+EncoderFactory = Callable[[Settings], Encoder]
+
+
+def real_encoder(settings: Settings) -> Encoder:
+    return SentenceTransformerEncoder(settings.model, threads=settings.threads)
+
+
+class Runtime:
+    """Holds the library once it is ready, or the reason it failed to load."""
+
+    def __init__(self, settings: Settings, encoder_factory: EncoderFactory) -> None:
+        self.settings = settings
+        self._encoder_factory = encoder_factory
+        self.library: Library | None = None
+        self.error: str | None = None
+        self.ready = threading.Event()
+
+    def load(self) -> None:
+        """Load the model, open the store and index the bundled article if needed."""
+        started = time.perf_counter()
+        try:
+            settings = self.settings
+            library = Library(
+                settings.data_dir,
+                self._encoder_factory(settings),
+                RetrievalConfig(),
+                threshold=settings.threshold,
+                max_chars=settings.max_article_chars,
+            )
+            library.ensure_default()
+            self.library = library
+            logger.info(
+                "ready in %.1f s (%d articles)", time.perf_counter() - started, len(library.ids())
+            )
+        except Exception as exc:
+            logger.exception("start-up failed")
+            self.error = f"start-up failed: {exc}"
+        finally:
+            self.ready.set()
+
+
+def get_runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+def get_library(request: Request) -> Library:
+    runtime = get_runtime(request)
+    if runtime.library is None:
+        raise NotReadyError(
+            runtime.error or "the model and indexes are still loading; retry shortly"
+        )
+    return runtime.library
+
+
+LibraryDep = Annotated[Library, Depends(get_library)]
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]

@@ -1,0 +1,104 @@
+"""The article-qa command, in-process, with the fake encoder."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from index.encoder import HashingEncoder
+from service import cli
+
+
+@pytest.fixture(autouse=True)
+def fake_model(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    monkeypatch.setattr(cli, "real_encoder", lambda _: HashingEncoder())
+    monkeypatch.setenv("ARTICLE_QA_DATA_DIR", str(tmp_path / "data"))
+    return tmp_path
+
+
+def test_ingest_prints_id_then_ask_and_list_use_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "story.txt"
+    path.write_text("Bridge news\n\nThe bridge reopened on Monday. Engineers replaced 40 cables.\n")
+    assert cli.main(["ingest", str(path)]) == 0
+    article_id = capsys.readouterr().out.strip()
+    assert article_id.startswith("bridge-news-")
+
+    assert cli.main(["ask", "How many cables were replaced?", "--article", article_id]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0] == "Engineers replaced 40 cables. [1]"
+    assert "[1] Engineers replaced 40 cables. (chars " in out
+
+    assert cli.main(["list"]) == 0
+    assert f"{article_id}\t3 sentences\tBridge news" in capsys.readouterr().out
+
+    assert cli.main(["delete", article_id]) == 0
+    assert cli.main(["ask", "Anything?", "--article", article_id]) == 1
+    assert "no article with id" in capsys.readouterr().err
+
+
+def test_ask_json_matches_the_api_shape(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["ask", "Who wrote this article?", "--json"]) == 0
+    body = json.loads(capsys.readouterr().out)
+    assert set(body) == {"article_id", "answerable", "answer", "confidence", "citations"}
+    assert body["citations"][0]["quote"] == "Written by: Ross Key"
+
+
+def test_ingest_detects_html(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "page.html"
+    path.write_text(
+        "<html><body><h1>Tide report</h1><script>x()</script>"
+        "<p>High tide is at noon.</p></body></html>"
+    )
+    assert cli.main(["ingest", str(path)]) == 0
+    article_id = capsys.readouterr().out.strip()
+    assert cli.main(["ask", "When is high tide?", "--article", article_id, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["citations"][0]["quote"] == "High tide is at noon."
+
+
+def test_long_ingest_reports_progress(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "long.txt"
+    path.write_text("\n\n".join(f"Sentence number {i} is here." for i in range(300)))
+    assert cli.main(["ingest", str(path)]) == 0
+    assert "embedding sentences: 300/300" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["ingest", "/nonexistent/file.txt"], "No such file or directory: /nonexistent/file.txt"),
+        (["ask", "   "], "the question is empty"),
+        (["ask", "Who?", "--article", "../../etc/passwd"], "no article with id"),
+    ],
+)
+def test_errors_are_one_line(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli.main(argv) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("article-qa: error: ")
+    assert message in err
+
+
+def test_binary_and_empty_files_are_rejected(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    binary = tmp_path / "blob.bin"
+    binary.write_bytes(b"\xff\xfe\x00\x81garbage")
+    assert cli.main(["ingest", str(binary)]) == 1
+    assert "is not UTF-8 text" in capsys.readouterr().err
+    empty = tmp_path / "empty.txt"
+    empty.write_text("")
+    assert cli.main(["ingest", str(empty)]) == 1
+    assert "no readable text" in capsys.readouterr().err
+
+
+def test_bad_setting_is_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("ARTICLE_QA_THRESHOLD", "high")
+    assert cli.main(["list"]) == 1
+    assert "invalid setting ARTICLE_QA_THRESHOLD" in capsys.readouterr().err

@@ -1,0 +1,53 @@
+"""The bundled MiniLM answering real questions about the default article, through the API."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+
+from index.encoder import SentenceTransformerEncoder
+from service.app import create_app
+from service.settings import Settings
+from tests.service.conftest import ready_client
+
+pytestmark = pytest.mark.model
+
+
+@pytest.fixture
+def real_client(settings: Settings, minilm: SentenceTransformerEncoder) -> Iterator[TestClient]:
+    yield from ready_client(create_app(settings, lambda _: minilm))
+
+
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [
+        ("Who wrote this article?", "Written by: Ross Key"),
+        ("Which publication owns this article?", "This article is owned by Latin Post."),
+        ("How long has Glas been in the embassy?", "since December"),
+        ("What was Villavicencio known for?", "an anticorruption advocate"),
+        ("Who won the runoff vote?", "Noboa narrowly winning"),
+        ("What did Ecuador refuse to give Glas?", "safe passage"),
+        ("Who bribed Glas?", "Odebrecht"),
+        ("Which candidate was assassinated in August 2023?", "Fernando Villavicencio"),
+        ("What did Ecuador declare the Mexican ambassador?", "persona non grata"),
+    ],
+)
+def test_real_questions_cite_the_right_sentence(
+    real_client: TestClient, question: str, expected: str
+) -> None:
+    body = real_client.post("/v1/ask", json={"question": question}).json()
+    assert body["answerable"] is True, body
+    assert expected in body["citations"][0]["quote"]
+    assert expected in body["answer"]
+
+
+@pytest.mark.parametrize(
+    "question",
+    ["Who won the 2022 World Cup?", "How do I bake bread?", "What is the capital of Japan?"],
+)
+def test_off_topic_questions_are_declined(real_client: TestClient, question: str) -> None:
+    body = real_client.post("/v1/ask", json={"question": question}).json()
+    assert body["answerable"] is False, body
+    assert body["answer"] == "The article does not say."
