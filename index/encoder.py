@@ -71,7 +71,11 @@ class SentenceTransformerEncoder:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
         import torch
+        import transformers
         from sentence_transformers import SentenceTransformer
+
+        # No weight-loading progress bar in CLI output (the function is untyped upstream).
+        transformers.utils.logging.disable_progress_bar()  # type: ignore[no-untyped-call]
 
         # One thread per core by default is badly slow when another process holds a core.
         torch.set_num_threads(threads)

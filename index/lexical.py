@@ -6,6 +6,7 @@ exact names, numbers and rare words are what BM25 adds.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 
 import bm25s
@@ -14,6 +15,9 @@ import numpy.typing as npt
 import Stemmer
 
 _STEMMER = Stemmer.Stemmer("english")
+# bm25s sets its own logger to DEBUG on import; put it back to the usual default so every index
+# build does not print a line.
+logging.getLogger("bm25s").setLevel(logging.WARNING)
 
 
 def tokenize(texts: Sequence[str]) -> list[list[str]]:

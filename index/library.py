@@ -133,7 +133,10 @@ class Library:
                 )
             except StaleIndexError as stale:
                 logger.warning("%s; rebuilding it from the stored text", stale)
-                return self._index(article_id, stale.article, stale.created)
+                article = stale.article
+                if stale.text_changed:
+                    article = parse_text(article.text, title=article.title, url=article.url)
+                return self._index(article_id, article, stale.created)
             segmentation = segment(article)
             if len(segmentation.sentences) != vectors.ntotal:
                 logger.warning("index of %r does not match its text; rebuilding it", article_id)
@@ -165,10 +168,14 @@ class Library:
         text = DEFAULT_ARTICLE.read_text(encoding="utf-8")
         article = self.parse(text, title=DEFAULT_TITLE)
         if self.store.exists(DEFAULT_ID):
-            indexed = self.get(DEFAULT_ID)
-            if checksum(indexed.article.text) == checksum(article.text):
-                return indexed
-            logger.info("bundled default article changed; re-indexing it")
+            try:
+                indexed = self.get(DEFAULT_ID)
+            except IndexMismatchError as exc:
+                logger.warning("%s; re-indexing the bundled copy", exc)
+            else:
+                if checksum(indexed.article.text) == checksum(article.text):
+                    return indexed
+                logger.info("bundled default article changed; re-indexing it")
         return self._index(DEFAULT_ID, article, datetime.now(UTC).isoformat(timespec="seconds"))
 
     def ask(self, question: str, article_id: str = DEFAULT_ID, top_k: int = 3) -> Answer:

@@ -44,10 +44,14 @@ ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 class StaleIndexError(IndexMismatchError):
     """The article is readable but its vectors must be rebuilt (model, version or text changed)."""
 
-    def __init__(self, reason: str, article: Article, created: str) -> None:
+    def __init__(
+        self, reason: str, article: Article, created: str, text_changed: bool = False
+    ) -> None:
         super().__init__(reason)
         self.article = article
         self.created = created
+        # The stored blocks describe the old text, so the text must be parsed again.
+        self.text_changed = text_changed
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,22 +176,20 @@ class ArticleStore:
         folder = self._dir(article_id)
         try:
             data = json.loads((folder / "article.json").read_text(encoding="utf-8"))
-        except FileNotFoundError as exc:
-            raise ArticleNotFoundError(f"no article with id {article_id!r}") from exc
-        except (OSError, ValueError) as exc:  # not UTF-8, not JSON, not a file
-            raise IndexMismatchError(
-                f"article {article_id!r} is unreadable ({exc}); delete it and ingest it again"
-            ) from exc
-        try:
             article = _article_from_json(data)
             created = str(data.get("created", ""))
-        except (KeyError, TypeError, ValueError) as exc:
+        except FileNotFoundError as exc:
+            raise ArticleNotFoundError(f"no article with id {article_id!r}") from exc
+        # Not UTF-8, not JSON, not a file, or JSON of the wrong shape.
+        except (OSError, KeyError, TypeError, ValueError) as exc:
             raise IndexMismatchError(
                 f"article {article_id!r} is unreadable ({exc}); delete it and ingest it again"
             ) from exc
 
-        def stale(reason: str) -> StaleIndexError:
-            return StaleIndexError(f"index of {article_id!r} is stale: {reason}", article, created)
+        def stale(reason: str, text_changed: bool = False) -> StaleIndexError:
+            return StaleIndexError(
+                f"index of {article_id!r} is stale: {reason}", article, created, text_changed
+            )
 
         try:
             raw = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
@@ -199,7 +201,8 @@ class ArticleStore:
             if getattr(manifest, field) != getattr(expected, field):
                 raise stale(
                     f"{field} is {getattr(manifest, field)!r}, "
-                    f"expected {getattr(expected, field)!r}"
+                    f"expected {getattr(expected, field)!r}",
+                    text_changed=field == "text_sha256",
                 )
         try:
             index = faiss.read_index(str(folder / "vectors.faiss"))

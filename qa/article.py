@@ -37,6 +37,7 @@ _PUBLISHER = re.compile(
 _TERMINAL = '.!?;:,"”’)…'
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_XML_DECLARATION = re.compile(r"^\s*<\?xml[^>]*\?>")
 _BLANK_LINE = re.compile(r"\n[ \t\f\v\u00a0]*\n")
 
 MAX_TITLE_CHARS = 120
@@ -190,7 +191,8 @@ def _html_blocks(root: lxml.html.HtmlElement) -> list[tuple[str, Kind | None]]:
 
 def parse_html(html: str, title: str | None = None, url: str | None = None) -> Article:
     """Parse an HTML page: drop scripts, styles and navigation; keep headings and paragraphs."""
-    html = clean_text(html)
+    # lxml refuses str input that carries an XML encoding declaration; the text is decoded already.
+    html = _XML_DECLARATION.sub("", clean_text(html), count=1)
     if not html:
         raise EmptyArticleError("the HTML is empty; send a page with at least one paragraph")
     try:

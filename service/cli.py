@@ -75,6 +75,8 @@ def _ask(args: argparse.Namespace, settings: Settings) -> None:
         print(AskResponse.from_answer(args.article, answer).model_dump_json(indent=2))
         return
     print(answer.text)
+    if answer.citations and not answer.answerable:
+        print("Closest sentences in the article (not an answer):")
     for citation in answer.citations:
         print(
             f"  [{citation.n}] {citation.quote.text} "

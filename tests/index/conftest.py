@@ -1,0 +1,47 @@
+"""Fixtures shared by the index tests: a fake encoder that counts its work, and a library."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+from index.encoder import HashingEncoder, Progress, Vectors
+from index.library import Library
+
+
+class CountingEncoder:
+    """Wraps :class:`HashingEncoder` and records how many texts it embedded."""
+
+    def __init__(self, dim: int = 64, name: str = "test/hashing") -> None:
+        self._inner = HashingEncoder(dim=dim, name=name)
+        self.name = name
+        self.dim = dim
+        self.document_calls = 0
+        self.documents = 0
+        self.queries = 0
+
+    def encode_queries(self, texts: Sequence[str]) -> Vectors:
+        self.queries += len(texts)
+        return self._inner.encode_queries(texts)
+
+    def encode_documents(self, texts: Sequence[str], progress: Progress | None = None) -> Vectors:
+        self.document_calls += 1
+        self.documents += len(texts)
+        return self._inner.encode_documents(texts, progress)
+
+
+@pytest.fixture
+def encoder() -> CountingEncoder:
+    return CountingEncoder()
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    return tmp_path / "data"
+
+
+@pytest.fixture
+def library(data_dir: Path, encoder: CountingEncoder) -> Library:
+    return Library(data_dir, encoder)

@@ -1,0 +1,293 @@
+"""The library end to end with the hashing encoder: ingest, ask, rebuild, default, delete."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+import index.library as library_module
+from index.encoder import HashingEncoder
+from index.library import DEFAULT_ID, DEFAULT_TITLE, Library, new_id
+from index.store import valid_id
+from qa.article import parse_text
+from qa.compose import NOT_IN_ARTICLE
+from qa.errors import ArticleNotFoundError, ArticleTooLargeError, IndexMismatchError
+from tests.index.conftest import CountingEncoder
+
+STORY = """City Opens New Library Branch
+
+The city council approved a new budget for the coming year on Monday.
+
+The new library branch downtown will open next spring, the head librarian said.
+
+Volcanic ash from the eruption grounded flights at the regional airport for two days.
+
+By Jane Doe"""
+
+
+def test_ingest_and_ask_cites_the_matching_sentence(library: Library) -> None:
+    indexed = library.ingest(STORY)
+    assert indexed.article.title == "City Opens New Library Branch"
+    answer = library.ask("Why were flights grounded at the airport?", indexed.id)
+    assert answer.answerable
+    first = answer.citations[0]
+    assert "Volcanic ash" in first.quote.text
+    assert "flights" in first.quote.text
+    assert answer.text.startswith(first.quote.text + " [1]")
+    text = indexed.article.text
+    for citation in answer.citations:
+        assert text[citation.quote.start : citation.quote.end] == citation.quote.text
+        assert citation.quote.text in citation.passage.text
+
+
+def test_ask_never_cites_headings(library: Library) -> None:
+    indexed = library.ingest(STORY)
+    answer = library.ask("City opens new library branch", indexed.id, top_k=10)
+    quotes = [c.quote.text for c in answer.citations]
+    assert "City Opens New Library Branch" not in quotes
+    assert len(quotes) == 4  # three body sentences and the byline
+    assert any("library branch downtown" in q for q in quotes)
+
+
+def test_ask_the_byline(library: Library) -> None:
+    indexed = library.ingest(STORY)
+    answer = library.ask("Who wrote this article?", indexed.id)
+    assert answer.citations[0].quote.text == "By Jane Doe"
+
+
+def test_unrelated_question_is_declined(library: Library) -> None:
+    indexed = library.ingest(STORY)
+    answer = library.ask("quantum chromodynamics gluon", indexed.id)
+    assert not answer.answerable
+    assert answer.text == NOT_IN_ARTICLE
+
+
+def test_top_k(library: Library) -> None:
+    indexed = library.ingest(STORY)
+    assert len(library.ask("library", indexed.id, top_k=2).citations) == 2
+    assert len(library.ask("library", indexed.id, top_k=1).citations) == 1
+
+
+def test_html_ingest(library: Library) -> None:
+    html = (
+        "<html><head><title>Ash Cloud</title><script>var x = 'volcanic';</script></head><body>"
+        "<p>Volcanic ash grounded flights for two days.</p><p>Schools stayed open.</p>"
+        "</body></html>"
+    )
+    indexed = library.ingest(html, html=True)
+    assert indexed.article.title == "Ash Cloud"
+    answer = library.ask("volcanic ash flights", indexed.id)
+    assert answer.citations[0].quote.text == "Volcanic ash grounded flights for two days."
+
+
+def test_a_new_library_loads_without_re_embedding(data_dir: Path, library: Library) -> None:
+    indexed = library.ingest(STORY)
+    again = CountingEncoder()
+    reopened = Library(data_dir, again)
+    answer = reopened.ask("Why were flights grounded?", indexed.id)
+    assert again.document_calls == 0
+    assert reopened.get(indexed.id).article == indexed.article
+    assert "Volcanic ash" in answer.citations[0].quote.text
+
+
+@pytest.mark.parametrize("reopen_with", [{"name": "other"}, {"dim": 32}])
+def test_stale_index_is_rebuilt_transparently(
+    data_dir: Path, reopen_with: dict[str, str | int]
+) -> None:
+    first = Library(data_dir, HashingEncoder(name="test/hashing"))
+    article_id = first.ingest(STORY).id
+    name = str(reopen_with.get("name", "test/hashing"))
+    dim = int(reopen_with.get("dim", 64))
+    counting = CountingEncoder(dim=dim, name=name)
+    second = Library(data_dir, counting)
+    answer = second.ask("Why were flights grounded at the airport?", article_id)
+    assert counting.document_calls == 1
+    assert "Volcanic ash" in answer.citations[0].quote.text
+    manifest = json.loads((data_dir / "articles" / article_id / "manifest.json").read_text())
+    assert (manifest["model"], manifest["dim"]) == (name, dim)
+    # Rebuilt once: a third library with the same encoder just loads it.
+    third_encoder = CountingEncoder(dim=dim, name=name)
+    Library(data_dir, third_encoder).get(article_id)
+    assert third_encoder.document_calls == 0
+
+
+def test_edited_text_is_re_embedded(data_dir: Path, library: Library) -> None:
+    article_id = library.ingest(STORY).id
+    path = data_dir / "articles" / article_id / "article.json"
+    data = json.loads(path.read_text(encoding="utf-8"))
+    data["text"] = data["text"].replace("Volcanic ash", "Saharan dust")
+    path.write_text(json.dumps(data), encoding="utf-8")
+    counting = CountingEncoder()
+    answer = Library(data_dir, counting).ask("Saharan dust flights", article_id)
+    assert counting.document_calls == 1
+    assert answer.citations[0].quote.text.startswith("Saharan dust from the eruption")
+
+
+def test_unreadable_article_is_an_index_mismatch(data_dir: Path, library: Library) -> None:
+    good = library.ingest("A good article. It has sentences.").id
+    bad = library.ingest(STORY).id
+    path = data_dir / "articles" / bad / "article.json"
+    data = json.loads(path.read_text(encoding="utf-8"))
+    data["text"] = data["text"][:40]  # blocks now point past the end of the text
+    path.write_text(json.dumps(data), encoding="utf-8")
+    reopened = Library(data_dir, CountingEncoder())
+    with pytest.raises(IndexMismatchError):
+        reopened.get(bad)
+    path.write_text("{broken", encoding="utf-8")
+    with pytest.raises(IndexMismatchError):
+        reopened.get(bad)
+    assert [a.id for a in reopened.articles()] == [good]
+
+
+def test_ensure_default_is_idempotent(data_dir: Path, encoder: CountingEncoder) -> None:
+    first = Library(data_dir, encoder).ensure_default()
+    assert encoder.document_calls == 1
+    assert first.id == DEFAULT_ID
+    assert first.article.title == DEFAULT_TITLE
+    assert first.article.byline == "Ross Key"
+
+    library = Library(data_dir, encoder)
+    again = library.ensure_default()
+    library.ensure_default()
+    assert encoder.document_calls == 1
+    assert again.article == first.article
+
+    answer = library.ask("Who wrote this article?")
+    assert answer.answerable
+    assert answer.citations[0].quote.text == "Written by: Ross Key"
+
+
+def test_ensure_default_reindexes_when_the_bundled_text_changes(
+    tmp_path: Path, data_dir: Path, encoder: CountingEncoder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bundled = tmp_path / "default-article.txt"
+    bundled.write_text("Old text says the bridge opened in May.", encoding="utf-8")
+    monkeypatch.setattr(library_module, "DEFAULT_ARTICLE", bundled)
+    Library(data_dir, encoder).ensure_default()
+    assert encoder.document_calls == 1
+
+    bundled.write_text("New text says the tunnel opened in June.", encoding="utf-8")
+    library = Library(data_dir, encoder)
+    indexed = library.ensure_default()
+    assert encoder.document_calls == 2
+    assert indexed.article.text == "New text says the tunnel opened in June."
+    reopened = Library(data_dir, CountingEncoder())
+    assert reopened.get(DEFAULT_ID).article.text == "New text says the tunnel opened in June."
+    assert "tunnel" in reopened.ask("When did the tunnel open?").citations[0].quote.text
+
+
+def test_ensure_default_reindexes_an_edited_stored_copy(
+    data_dir: Path, encoder: CountingEncoder
+) -> None:
+    Library(data_dir, encoder).ensure_default()
+    path = data_dir / "articles" / DEFAULT_ID / "article.json"
+    data = json.loads(path.read_text(encoding="utf-8"))
+    data["text"] = data["text"].replace("Jorge Glas", "Jorge GLAS")
+    path.write_text(json.dumps(data), encoding="utf-8")
+    indexed = Library(data_dir, encoder).ensure_default()
+    assert "Jorge GLAS" not in indexed.article.text
+    assert "Jorge Glas" in indexed.article.text
+    stored = json.loads(path.read_text(encoding="utf-8"))
+    assert stored["text"] == indexed.article.text
+
+
+def test_delete_then_get_raises(library: Library) -> None:
+    article_id = library.ingest(STORY).id
+    library.get(article_id)  # cached
+    library.delete(article_id)
+    assert article_id not in library.ids()
+    with pytest.raises(ArticleNotFoundError):
+        library.get(article_id)
+    with pytest.raises(ArticleNotFoundError):
+        library.ask("anything", article_id)
+    with pytest.raises(ArticleNotFoundError):
+        library.delete(article_id)
+
+
+def test_get_unknown_or_invalid_id(library: Library) -> None:
+    for bad in ("no-such-article", "../../etc/passwd", "x" * 500):
+        with pytest.raises(ArticleNotFoundError):
+            library.get(bad)
+
+
+def test_size_limit(data_dir: Path, encoder: CountingEncoder) -> None:
+    sentence = "The council met on Monday."
+    library = Library(data_dir, encoder, max_chars=len(sentence))
+    assert library.ingest(sentence).article.text == sentence  # exactly at the limit is fine
+    with pytest.raises(ArticleTooLargeError, match="27 characters; the limit is 26"):
+        library.ingest(sentence + " ")
+    with pytest.raises(ArticleTooLargeError):
+        library.ingest("<p>" + sentence + "</p>", html=True)
+    assert encoder.document_calls == 1
+    assert len(library.ids()) == 1
+
+
+def test_new_ids_are_content_derived_and_stable(library: Library) -> None:
+    first = library.ingest(STORY)
+    second = library.ingest(STORY)
+    assert first.id == second.id
+    assert library.ids() == [first.id]
+    assert re.fullmatch(r"city-opens-new-library-branch-[0-9a-f]{8}", first.id)
+    assert first.id == new_id(parse_text(STORY))
+
+    changed = library.ingest(STORY.replace("two days", "three days"))
+    assert changed.id != first.id
+    assert changed.id.startswith("city-opens-new-library-branch-")
+    retitled = library.ingest(STORY, title="Another Title")
+    assert retitled.id.startswith("another-title-")
+    assert sorted(library.ids()) == sorted({first.id, changed.id, retitled.id})
+
+
+@pytest.mark.parametrize(
+    ("title", "pattern"),
+    [
+        ("北京 新闻", r"[0-9a-f]{8}"),
+        ("!!! ???", r"[0-9a-f]{8}"),
+        ("A" * 200, r"a{40}-[0-9a-f]{8}"),
+        ("Ça va — très bien", r"a-va-tr-s-bien-[0-9a-f]{8}"),
+        ("  --Dashes--  ", r"dashes-[0-9a-f]{8}"),
+    ],
+)
+def test_new_id_is_a_valid_slug(title: str, pattern: str) -> None:
+    article_id = new_id(parse_text("Body text here.", title=title))
+    assert re.fullmatch(pattern, article_id), article_id
+    assert valid_id(article_id)
+
+
+def test_explicit_id(library: Library) -> None:
+    indexed = library.ingest(STORY, article_id="my-story")
+    assert indexed.id == "my-story"
+    assert library.ids() == ["my-story"]
+
+
+def test_progress_is_reported(library: Library) -> None:
+    seen: list[tuple[int, int]] = []
+    library.ingest(STORY, progress=lambda done, total: seen.append((done, total)))
+    assert seen == [(5, 5)]  # heading, three body sentences and the byline
+
+
+def test_edited_text_is_parsed_again(data_dir: Path, library: Library) -> None:
+    article_id = library.ingest(STORY).id
+    path = data_dir / "articles" / article_id / "article.json"
+    data = json.loads(path.read_text(encoding="utf-8"))
+    data["text"] = data["text"].replace(
+        "\n\nVolcanic", "\n\nREAD MORE: Unrelated story\n\nA ferry sank.\n\nVolcanic"
+    )
+    path.write_text(json.dumps(data), encoding="utf-8")
+    reloaded = Library(data_dir, CountingEncoder()).get(article_id)
+    sentences = {s.text: s.kind.value for s in reloaded.segmentation.sentences}
+    assert sentences["A ferry sank."] == "body"
+    assert sentences["READ MORE: Unrelated story"] == "boilerplate"
+    for sentence in reloaded.segmentation.sentences:
+        assert reloaded.article.text[sentence.start : sentence.end] == sentence.text
+
+
+def test_ensure_default_replaces_an_unreadable_stored_copy(data_dir: Path) -> None:
+    Library(data_dir, CountingEncoder()).ensure_default()
+    (data_dir / "articles" / DEFAULT_ID / "article.json").write_text("{broken", encoding="utf-8")
+    repaired = Library(data_dir, CountingEncoder()).ensure_default()
+    assert repaired.article.title == DEFAULT_TITLE
+    assert Library(data_dir, CountingEncoder()).ask("Who wrote this article?").answerable
