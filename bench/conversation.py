@@ -1,0 +1,175 @@
+"""Conversation benchmark: follow-up questions with and without resolution (qa.followup).
+
+Runs the dialogues in ``bench/conversations.json`` (about the bundled default article and the
+SQuAD article Super_Bowl_50 from ``../shared/data``) through the real library, each turn asked
+three ways:
+
+- ``baseline``: the question as typed, history ignored;
+- ``resolved``: ``resolve(question, history)``, the earlier questions only;
+- ``resolved_answers``: ``resolve(question, history, answer_of)``, where ``answer_of`` re-asks an
+  earlier (resolved) question and returns the sentence cited first, as the library can.
+
+A turn is a hit when the first cited sentence contains one of its gold substrings and the product
+answered, or, for an off-topic turn ("declined"), when the product declined. Prints one JSON
+object: for all dialogues, for those written while developing the rules ("dev") and for those
+written afterwards and not tuned on ("heldout"): hit@1 per mode overall, on the hand-labelled
+follow-up turns and on standalone turns, the turns a mode fixed or broke (standalone turns made
+worse must stay empty), how well ``is_followup`` matches the labels, then every turn in detail.
+
+    .venv/bin/python -m bench.conversation
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from index.encoder import SentenceTransformerEncoder
+from index.library import Library
+from qa.followup import is_followup, resolve
+
+CONVERSATIONS = Path(__file__).with_name("conversations.json")
+SQUAD = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "squad-v1.1-dev-a.jsonl"
+MODES = ("baseline", "resolved", "resolved_answers")
+
+
+def squad_article(title: str) -> str:
+    """One SQuAD article as the product would ingest it: paragraphs joined by blank lines."""
+    for line in SQUAD.read_text(encoding="utf-8").splitlines():
+        record: dict[str, Any] = json.loads(line)
+        if record["title"] == title:
+            return "\n\n".join(p["context"] for p in record["paragraphs"])
+    raise SystemExit(f"{title!r} is not in {SQUAD}")
+
+
+def load_articles(library: Library, spec: dict[str, dict[str, Any]]) -> dict[str, str]:
+    """Index every article the dialogues use; returns dialogue article name -> library id."""
+    ids: dict[str, str] = {}
+    for name, source in spec.items():
+        if source.get("default"):
+            ids[name] = library.ensure_default().id
+        else:
+            title = source["squad_title"]
+            ids[name] = library.ingest(squad_article(title), title=title).id
+    return ids
+
+
+def check_gold(library: Library, ids: dict[str, str], dialogues: list[dict[str, Any]]) -> None:
+    """Every gold substring must occur in its article, or the benchmark measures nothing."""
+    for dialogue in dialogues:
+        text = library.get(ids[dialogue["article"]]).article.text
+        for turn in dialogue["turns"]:
+            if turn["gold"] != "declined":
+                missing = [g for g in turn["gold"] if g not in text]
+                if missing:
+                    raise SystemExit(f"gold not in article {dialogue['article']}: {missing}")
+
+
+def rate(hits: list[bool]) -> float | None:
+    return round(sum(hits) / len(hits), 4) if hits else None
+
+
+def main() -> None:
+    data: dict[str, Any] = json.loads(CONVERSATIONS.read_text(encoding="utf-8"))
+    dialogues: list[dict[str, Any]] = data["dialogues"]
+    with tempfile.TemporaryDirectory() as tmp:
+        library = Library(Path(tmp), SentenceTransformerEncoder(threads=1))
+        ids = load_articles(library, data["articles"])
+        check_gold(library, ids, dialogues)
+        rows: list[dict[str, Any]] = []
+        for number, dialogue in enumerate(dialogues):
+            article_id = ids[dialogue["article"]]
+
+            def answer_of(query: str, article_id: str = article_id) -> str | None:
+                answer = library.ask(query, article_id)
+                return answer.citations[0].quote.text if answer.answerable else None
+
+            history: list[str] = []
+            for turn in dialogue["turns"]:
+                question: str = turn["question"]
+                queries: dict[str, str] = {
+                    "baseline": question,
+                    "resolved": resolve(question, history),
+                    "resolved_answers": resolve(question, history, answer_of),
+                }
+                row: dict[str, Any] = {
+                    "dialogue": number,
+                    "split": dialogue.get("split", "dev"),
+                    "article": dialogue["article"],
+                    "question": question,
+                    "followup": bool(turn["followup"]),
+                    "detected": bool(history) and is_followup(question),
+                }
+                for mode in MODES:
+                    row[mode] = judge(library, article_id, queries[mode], turn["gold"])
+                    row[mode]["query"] = queries[mode]
+                rows.append(row)
+                history.append(question)
+    print(json.dumps(summary(rows), indent=1, ensure_ascii=False))
+
+
+def judge(library: Library, article_id: str, query: str, gold: list[str] | str) -> dict[str, Any]:
+    answer = library.ask(query, article_id)
+    quote = answer.citations[0].quote.text if answer.citations else ""
+    hit = (
+        not answer.answerable
+        if gold == "declined"
+        else answer.answerable and any(g in quote for g in gold)
+    )
+    return {"hit": bool(hit), "answerable": answer.answerable, "cited": quote[:90]}
+
+
+def section(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """hit@1 per mode over some turns, and which turns resolution changed."""
+    followups = [r for r in rows if r["followup"]]
+    standalone = [r for r in rows if not r["followup"]]
+
+    def hit_rate(subset: list[dict[str, Any]], mode: str) -> float | None:
+        return rate([r[mode]["hit"] for r in subset])
+
+    def changed(mode: str, followup: bool, was: bool) -> list[str]:
+        return [
+            r["question"]
+            for r in rows
+            if r["followup"] == followup and r["baseline"]["hit"] == was and r[mode]["hit"] != was
+        ]
+
+    return {
+        "dialogues": len({r["dialogue"] for r in rows}),
+        "turns": len(rows),
+        "followup_turns": len(followups),
+        "detection": {
+            "labelled_followups_detected": sum(r["detected"] for r in followups),
+            "standalone_detected_as_followup": [r["question"] for r in standalone if r["detected"]],
+        },
+        "hit@1": {
+            mode: {
+                "all": hit_rate(rows, mode),
+                "followup": hit_rate(followups, mode),
+                "standalone": hit_rate(standalone, mode),
+            }
+            for mode in MODES
+        },
+        "standalone_worse": {mode: changed(mode, False, True) for mode in MODES[1:]},
+        "followup_fixed": {mode: changed(mode, True, False) for mode in MODES[1:]},
+        "followup_broken": {mode: changed(mode, True, True) for mode in MODES[1:]},
+    }
+
+
+def summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """All turns, then the dialogues written while developing ("dev") and the ones written and
+    run once afterwards, without changing the rules ("heldout")."""
+    return {
+        "command": "python -m bench.conversation",
+        "all": section(rows),
+        **{
+            split: section([r for r in rows if r["split"] == split]) for split in ("dev", "heldout")
+        },
+        "turns_detail": rows,
+    }
+
+
+if __name__ == "__main__":
+    main()
