@@ -10,6 +10,7 @@ import hashlib
 import logging
 import re
 import threading
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -27,6 +28,7 @@ from index.store import ArticleStore, Manifest, StaleIndexError, build_faiss, ch
 from qa.article import parse_html, parse_text, search_text
 from qa.compose import compose
 from qa.errors import ArticleTooLargeError, IndexMismatchError
+from qa.followup import resolve
 from qa.models import Answer, Article, Segmentation
 from qa.segment import segment
 
@@ -178,9 +180,27 @@ class Library:
                 logger.info("bundled default article changed; re-indexing it")
         return self._index(DEFAULT_ID, article, datetime.now(UTC).isoformat(timespec="seconds"))
 
-    def ask(self, question: str, article_id: str = DEFAULT_ID, top_k: int = 3) -> Answer:
-        """Answer a question about one article with cited sentences, or decline."""
+    def ask(
+        self,
+        question: str,
+        article_id: str = DEFAULT_ID,
+        top_k: int = 3,
+        history: Sequence[str] = (),
+    ) -> Answer:
+        """Answer a question about one article with cited sentences, or decline.
+
+        ``history`` holds the reader's earlier questions, oldest first; a follow-up ("How long
+        has he been there?") is made self-contained from them before retrieval.
+        """
         indexed = self.get(article_id)
+
+        def answer_of(earlier: str) -> str | None:
+            answer = self._answer(indexed, earlier, 1)
+            return answer.citations[0].quote.text if answer.answerable else None
+
+        return self._answer(indexed, resolve(question, history, answer_of), top_k)
+
+    def _answer(self, indexed: IndexedArticle, question: str, top_k: int) -> Answer:
         ranking = self.retriever.rank(indexed, question)
         return compose(
             ranking.hits,

@@ -17,5 +17,5 @@ router = APIRouter(prefix="/v1", tags=["ask"])
 )
 def ask(request: AskRequest, library: LibraryDep) -> AskResponse:
     # A plain def: FastAPI runs it in a worker thread, so encoding never blocks the event loop.
-    answer = library.ask(request.question, request.article_id, request.top_k)
+    answer = library.ask(request.question, request.article_id, request.top_k, request.history)
     return AskResponse.from_answer(request.article_id, answer)

@@ -51,3 +51,28 @@ def test_off_topic_questions_are_declined(real_client: TestClient, question: str
     body = real_client.post("/v1/ask", json={"question": question}).json()
     assert body["answerable"] is False, body
     assert body["answer"] == "The article does not say."
+
+
+@pytest.mark.parametrize(
+    ("history", "question", "expected"),
+    [
+        (
+            ["Who was granted asylum by Mexico?"],
+            "How long has he been in the embassy?",
+            "since December",
+        ),
+        (
+            ["Which candidate was assassinated in August 2023?"],
+            "What was he known for?",
+            "an anticorruption advocate",
+        ),
+        # A question that stands on its own is not dragged toward the previous topic.
+        (["Who was granted asylum by Mexico?"], "Who wrote this article?", "Written by: Ross Key"),
+    ],
+)
+def test_follow_up_questions_use_the_history(
+    real_client: TestClient, history: list[str], question: str, expected: str
+) -> None:
+    body = real_client.post("/v1/ask", json={"question": question, "history": history}).json()
+    assert body["answerable"] is True, body
+    assert expected in body["citations"][0]["quote"]
