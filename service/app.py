@@ -7,10 +7,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from fastapi.responses import RedirectResponse
+from fastapi.middleware.cors import CORSMiddleware
 
 from service import problems
-from service.routes import articles, ask, health
+from service.routes import articles, ask, health, widget
 from service.settings import Settings
 from service.state import EncoderFactory, Runtime, real_encoder
 
@@ -37,11 +37,15 @@ def create_app(
     app.state.runtime = runtime
     problems.install(app)
     app.add_middleware(problems.BodyLimit, max_bytes=settings.max_body_bytes)
-    for module in (ask, articles, health):
+    if settings.cors_origins:
+        # Added last, so outermost: a 413 from BodyLimit still reaches the widget as a 413.
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["Content-Type"],
+            max_age=600,
+        )
+    for module in (ask, articles, health, widget):
         app.include_router(module.router)
-
-    @app.get("/", include_in_schema=False)
-    def index() -> RedirectResponse:
-        return RedirectResponse("/docs")
-
     return app

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from index.encoder import DEFAULT_MODEL
 
@@ -25,3 +27,20 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(
         8_000_000, ge=1024, description="Largest request body, enforced before it is read."
     )
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Origins whose pages may call the API (the widget on another site); "
+        "comma-separated or a JSON list, '*' for any. None by default.",
+    )
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        """Accept "a,b" as well as '["a", "b"]' (operators write both); drop trailing slashes,
+        which browsers never send in an Origin header."""
+        if isinstance(value, str):
+            value = json.loads(value) if value.lstrip().startswith("[") else value.split(",")
+        if isinstance(value, list):
+            trimmed = [o.strip().rstrip("/") if isinstance(o, str) else o for o in value]
+            return [o for o in trimmed if o != ""]
+        return value
