@@ -7,10 +7,10 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 export HOST PORT
 
-.PHONY: help install run test lint bench clean
+.PHONY: help install run test lint bench screenshots clean
 
 help: ## list targets
-	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
+	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,9 @@ lint: install ## ruff and mypy --strict
 
 bench: install ## answer-quality benchmark on ../shared/data (prints JSON)
 	$(BIN)/python -m bench.quality
+
+screenshots: install ## regenerate docs/widget-*.png (needs /usr/bin/chromium)
+	$(BIN)/python -m bench.screenshots
 
 clean: ## remove the virtualenv and stored indexes
 	rm -rf $(VENV) var
