@@ -23,19 +23,3 @@ def convex(dense: Scores, lexical: Scores, dense_weight: float) -> Scores:
     return (dense_weight * minmax(dense) + (1.0 - dense_weight) * minmax(lexical)).astype(
         np.float32
     )
-
-
-def with_neighbours(scores: Scores, groups: npt.NDArray[np.int64], weight: float) -> Scores:
-    """Add a share of the best neighbouring score in the same block.
-
-    A sentence often lacks the question's words that its neighbours carry ("He said ..."), so
-    evidence next door is partial evidence for it.
-    """
-    if weight == 0 or scores.size < 2:
-        return scores
-    left = np.concatenate([[-np.inf], scores[:-1]])
-    right = np.concatenate([scores[1:], [-np.inf]])
-    same_left = np.concatenate([[False], groups[1:] == groups[:-1]])
-    same_right = np.concatenate([groups[:-1] == groups[1:], [False]])
-    best = np.maximum(np.where(same_left, left, 0.0), np.where(same_right, right, 0.0))
-    return (scores + weight * np.maximum(best, 0.0)).astype(np.float32)

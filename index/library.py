@@ -14,22 +14,15 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-import faiss
-
 from index.encoder import Encoder, Progress
-from index.retriever import (
-    IndexedArticle,
-    RetrievalConfig,
-    Retriever,
-    citable_sentences,
-    lexical_index,
-)
+from index.ranker import RankerWeights
+from index.retriever import IndexedArticle, Retriever, assemble
 from index.store import ArticleStore, Manifest, StaleIndexError, build_faiss, checksum
 from qa.article import parse_html, parse_text, search_text
 from qa.compose import compose
 from qa.errors import ArticleTooLargeError, IndexMismatchError
 from qa.followup import resolve
-from qa.models import Answer, Article, Segmentation
+from qa.models import Answer, Article
 from qa.segment import segment
 
 logger = logging.getLogger(__name__)
@@ -46,25 +39,6 @@ def new_id(article: Article) -> str:
     return f"{slug}-{digest}" if slug else digest
 
 
-def _assemble(
-    article_id: str,
-    article: Article,
-    segmentation: Segmentation,
-    vectors: faiss.Index,
-    created: str,
-) -> IndexedArticle:
-    candidates = citable_sentences(segmentation)
-    return IndexedArticle(
-        id=article_id,
-        article=article,
-        segmentation=segmentation,
-        vectors=vectors,
-        lexical=lexical_index(segmentation, candidates),
-        candidates=candidates,
-        created=created,
-    )
-
-
 class Library:
     """Articles on disk plus their in-memory indexes."""
 
@@ -72,15 +46,18 @@ class Library:
         self,
         data_dir: Path,
         encoder: Encoder,
-        config: RetrievalConfig | None = None,
-        threshold: float = 0.5,
+        weights: RankerWeights | None = None,
+        threshold: float | None = None,
         max_chars: int = 2_000_000,
     ) -> None:
         self.store = ArticleStore(data_dir)
         self.store.clean_leftovers()
         self.encoder = encoder
-        self.retriever = Retriever(encoder, config)
-        self.threshold = threshold
+        weights = weights or RankerWeights.load()
+        self.retriever = Retriever(encoder, weights)
+        # None: the threshold chosen with the shipped weights (answers >= 95% of answerable
+        # SQuAD questions in cross-validation).
+        self.threshold = weights.threshold if threshold is None else threshold
         self.max_chars = max_chars
         self._cache: dict[str, IndexedArticle] = {}
         self._lock = threading.RLock()
@@ -93,7 +70,7 @@ class Library:
         texts = [search_text(s.text, s.kind) for s in segmentation.sentences]
         vectors = self.encoder.encode_documents(texts, progress)
         manifest = Manifest.for_article(article, self.encoder.name, self.encoder.dim, len(texts))
-        indexed = _assemble(article_id, article, segmentation, build_faiss(vectors), created)
+        indexed = assemble(article_id, article, segmentation, build_faiss(vectors), created)
         with self._lock:
             self.store.save(article_id, article, vectors, manifest, created)
             self._cache[article_id] = indexed
@@ -143,7 +120,7 @@ class Library:
             if len(segmentation.sentences) != vectors.ntotal:
                 logger.warning("index of %r does not match its text; rebuilding it", article_id)
                 return self._index(article_id, article, created)
-            indexed = _assemble(article_id, article, segmentation, vectors, created)
+            indexed = assemble(article_id, article, segmentation, vectors, created)
             self._cache[article_id] = indexed
             return indexed
 

@@ -1,36 +1,30 @@
 """Question -> ranked sentences: the one place ranking decisions live.
 
-Dense (MiniLM cosine through FAISS) and keyword (BM25) evidence are each min-max normalised over
-the article's citable sentences, blended with a measured weight, and topped up with a share of the
-best neighbouring sentence's score. Confidence comes from the raw top cosine and keyword overlap,
-which, unlike normalised scores, are comparable across questions.
+Every citable sentence gets dense (MiniLM cosine through FAISS), keyword (BM25) and context
+features (index/features.py); a logistic-regression ranker trained on SQuAD with article-wise
+cross-validation (index/ranker.py) orders them, and a second logistic model turns the top scores
+into the probability that the article answers the question at all.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import faiss
 import numpy as np
+import numpy.typing as npt
 
 from index.encoder import Encoder
-from index.fusion import convex, with_neighbours
+from index.features import (
+    FloatArray,
+    SentenceFacts,
+    confidence_features,
+    question_features,
+)
 from index.lexical import LexicalIndex
+from index.ranker import RankerWeights
 from qa.article import search_text
 from qa.models import Article, Hit, Segmentation
-
-
-@dataclass(frozen=True, slots=True)
-class RetrievalConfig:
-    """Ranking and abstention parameters; defaults chosen with bench/quality.py (see README)."""
-
-    dense_weight: float = 0.5
-    neighbour_weight: float = 0.0
-    # Logistic confidence over the top raw cosine and the top normalised keyword score.
-    confidence_bias: float = -4.0
-    confidence_cosine: float = 10.0
-    confidence_lexical: float = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,19 +36,42 @@ class IndexedArticle:
     segmentation: Segmentation
     vectors: faiss.Index
     lexical: LexicalIndex
-    candidates: np.ndarray  # indices of citable sentences, in article order
+    facts: SentenceFacts
+    candidates: npt.NDArray[np.int64]  # indices of citable sentences, in article order
     created: str
 
 
-def lexical_index(segmentation: Segmentation, candidates: np.ndarray) -> LexicalIndex:
-    """Keyword index over the citable sentences, metadata lines described by their role."""
+def assemble(
+    article_id: str,
+    article: Article,
+    segmentation: Segmentation,
+    vectors: faiss.Index,
+    created: str,
+) -> IndexedArticle:
+    """Build the keyword index and sentence facts over the citable sentences."""
     sentences = segmentation.sentences
-    return LexicalIndex([search_text(sentences[i].text, sentences[i].kind) for i in candidates])
-
-
-def citable_sentences(segmentation: Segmentation) -> np.ndarray:
-    """Indices of quotable sentences: body and metadata, never headings or boilerplate."""
-    return np.array([s.index for s in segmentation.sentences if s.kind.citable], dtype=np.int64)
+    candidates = np.array([s.index for s in sentences if s.kind.citable], dtype=np.int64)
+    texts = [search_text(sentences[i].text, sentences[i].kind) for i in candidates]
+    # Blocks (paragraphs) are searched as the search texts of their citable sentences, so a
+    # byline's description counts at block level too.
+    block_texts: dict[int, list[str]] = {}
+    for i, text in zip(candidates, texts, strict=True):
+        block_texts.setdefault(sentences[i].block, []).append(text)
+    dense_block = {block: n for n, block in enumerate(block_texts)}
+    return IndexedArticle(
+        id=article_id,
+        article=article,
+        segmentation=segmentation,
+        vectors=vectors,
+        lexical=LexicalIndex(texts),
+        facts=SentenceFacts.of(
+            texts,
+            [dense_block[sentences[i].block] for i in candidates],
+            [" ".join(parts) for parts in block_texts.values()],
+        ),
+        candidates=candidates,
+        created=created,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,42 +83,36 @@ class Ranking:
 class Retriever:
     """Ranks an article's citable sentences for a question."""
 
-    def __init__(self, encoder: Encoder, config: RetrievalConfig | None = None) -> None:
+    def __init__(self, encoder: Encoder, weights: RankerWeights) -> None:
         self.encoder = encoder
-        self.config = config or RetrievalConfig()
+        self.weights = weights
 
-    def rank(self, indexed: IndexedArticle, question: str) -> Ranking:
-        """Score every citable sentence; hits are sorted best first."""
-        candidates = indexed.candidates
-        if candidates.size == 0:
-            return Ranking((), 0.0)
+    def features(self, indexed: IndexedArticle, question: str) -> FloatArray:
+        """The feature matrix (citable sentences x FEATURES) for a question."""
         query = self.encoder.encode_queries([question])
         total = indexed.vectors.ntotal
         scores, ids = indexed.vectors.search(query, total)
-        cosine_all = np.zeros(total, dtype=np.float32)
-        cosine_all[ids[0]] = scores[0]
-        dense = cosine_all[candidates]
-        lexical = indexed.lexical.scores(question)
-        fused = convex(dense, lexical, self.config.dense_weight)
-        blocks = np.array([indexed.segmentation.sentences[i].block for i in candidates])
-        fused = with_neighbours(fused, blocks, self.config.neighbour_weight)
-        order = np.argsort(-fused, kind="stable")
-        top_lexical = float(lexical.max()) if lexical.size else 0.0
-        hits = tuple(
-            Hit(
-                sentence=int(candidates[i]),
-                score=float(fused[i]),
-                features={"dense": float(dense[i]), "bm25": float(lexical[i])},
-            )
-            for i in order
+        cosine = np.zeros(total, dtype=np.float32)
+        cosine[ids[0]] = scores[0]
+        return question_features(
+            question, cosine[indexed.candidates], indexed.lexical.scores(question), indexed.facts
         )
-        return Ranking(hits, self._confidence(float(dense.max()), top_lexical))
 
-    def _confidence(self, top_cosine: float, top_lexical: float) -> float:
-        c = self.config
-        z = (
-            c.confidence_bias
-            + c.confidence_cosine * top_cosine
-            + c.confidence_lexical * math.tanh(top_lexical / 5)
+    def rank(self, indexed: IndexedArticle, question: str) -> Ranking:
+        """Score every citable sentence; hits are sorted best first."""
+        if indexed.candidates.size == 0:
+            return Ranking((), 0.0)
+        matrix = self.features(indexed, question)
+        return self.rank_features(indexed, matrix)
+
+    def rank_features(self, indexed: IndexedArticle, matrix: FloatArray) -> Ranking:
+        """Rank from a precomputed feature matrix (the benchmark reuses matrices across folds)."""
+        scores = self.weights.ranker.score(matrix)
+        order = np.argsort(-scores, kind="stable")
+        # Citation scores are the ranker's probability that the sentence holds the answer.
+        probability = 1.0 / (1.0 + np.exp(-np.clip(scores, -40.0, 40.0)))
+        hits = tuple(
+            Hit(sentence=int(indexed.candidates[i]), score=float(probability[i])) for i in order
         )
-        return 1.0 / (1.0 + math.exp(-z))
+        confidence = self.weights.probability(confidence_features(scores, matrix))
+        return Ranking(hits, confidence)

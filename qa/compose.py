@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Sequence, Set
 
 from qa.models import Answer, Citation, Hit, Segmentation, Sentence, Span
 
@@ -14,12 +14,16 @@ MIN_QUOTE_CHARS = 40
 SECOND_QUOTE_MARGIN = 0.05
 
 
-def quote_span(sentence: Sentence, segmentation: Segmentation, text: str) -> Span:
-    """The cited text for a sentence: the sentence, or it and the next one when it is very short."""
+def quote_span(
+    sentence: Sentence, segmentation: Segmentation, text: str, cited: Set[int] = frozenset()
+) -> Span:
+    """The cited text for a sentence: the sentence, or it and the next one when it is very short
+    (unless the next one is already ``cited``, which would quote it twice)."""
     start, end = sentence.start, sentence.end
     following = sentence.index + 1
     if (
         end - start < MIN_QUOTE_CHARS
+        and following not in cited
         and following < len(segmentation.sentences)
         and segmentation.sentences[following].block == sentence.block
         and segmentation.sentences[following].kind.citable
@@ -49,7 +53,7 @@ def compose(
         sentence = segmentation.sentences[hit.sentence]
         if sentence.index in covered:
             continue
-        quote = quote_span(sentence, segmentation, text)
+        quote = quote_span(sentence, segmentation, text, covered)
         extended = quote.end > sentence.end
         covered.update(range(sentence.index, sentence.index + (2 if extended else 1)))
         passage = segmentation.passages[sentence.passage]

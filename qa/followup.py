@@ -29,6 +29,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 
 # Only the last few questions can matter to a follow-up; older ones are never looked at, so a
 # long history costs nothing.
@@ -92,6 +93,11 @@ _TITLES = _words(
     """president vice minister prime secretary senator governor mayor king queen prince princess
     chancellor commissioner director chairman general judge pope mr mrs ms dr sir lord lady
     ambassador"""
+)
+# "Which candidate ...?" asks for a person as surely as "Who ...?" does.
+_PERSON_NOUNS = _TITLES | _words(
+    """candidate person man woman leader politician official author writer journalist reporter
+    player coach actor actress singer founder owner member winner officer spokesman spokeswoman"""
 )
 _DATES = _words(
     """january february march april may june july august september october november december
@@ -255,6 +261,13 @@ def _asks_for_name(question: str) -> str | None:
     return None
 
 
+def _asks_for_person(tokens: Sequence[_Token]) -> bool:
+    """ "Which candidate", "what leader": a which/what question whose noun is a person."""
+    return any(
+        t.lower in {"which", "what"} and nxt.lower in _PERSON_NOUNS for t, nxt in pairwise(tokens)
+    )
+
+
 def _is_modifier(run: Sequence[_Token], following: _Token | None, text: str) -> bool:
     """A nationality adjective in front of a lower-case word ("British rock group Coldplay")."""
     return (
@@ -284,7 +297,7 @@ def _answer_name(question: str, answer: str) -> str | None:
     matched = [i for i, t in enumerate(tokens) if _is_content(t) and t.lower[:5] in asked]
     if wh is None or not matched:
         return None
-    person = wh in {"who", "whom", "whose"}
+    person = wh in {"who", "whom", "whose"} or _asks_for_person(question_tokens)
     position = {t.start: i for i, t in enumerate(tokens)}
     best: tuple[int, str] | None = None
     for run in _names(tokens, answer):

@@ -6,7 +6,7 @@ returned by the API, so ``article.text[start:end]`` is the quoted string.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 
 
@@ -78,11 +78,10 @@ class Segmentation:
 
 @dataclass(frozen=True, slots=True)
 class Hit:
-    """A ranked sentence with the evidence that ranked it."""
+    """A ranked sentence and its score (higher is better)."""
 
     sentence: int
     score: float
-    features: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

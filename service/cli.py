@@ -18,19 +18,14 @@ from index.library import DEFAULT_ID, Library
 from qa.article import looks_like_html
 from qa.errors import ArticleQAError
 from service.settings import Settings
-from service.state import real_encoder
+from service.state import build_library, real_encoder
 
 # Ingests longer than this many sentences report progress on stderr.
 PROGRESS_MIN_SENTENCES = 200
 
 
 def _library(settings: Settings) -> Library:
-    return Library(
-        settings.data_dir,
-        real_encoder(settings),
-        threshold=settings.threshold,
-        max_chars=settings.max_article_chars,
-    )
+    return build_library(settings, real_encoder(settings))
 
 
 def _progress(done: int, total: int) -> None:

@@ -20,8 +20,16 @@ class Settings(BaseSettings):
     data_dir: Path = Field(Path("var"), description="Where articles and indexes are stored.")
     model: str = Field(DEFAULT_MODEL, description="Embedding model name or local directory.")
     threads: int = Field(1, ge=1, le=64, description="Math-library threads per process.")
-    threshold: float = Field(
-        0.5, ge=0.0, le=1.0, description="Confidence below which the answer is 'does not say'."
+    threshold: float | None = Field(
+        None,
+        ge=0.0,
+        le=1.0,
+        description="Confidence below which the answer is 'does not say'; unset: the threshold "
+        "chosen with the shipped ranker weights.",
+    )
+    ranker_weights: Path | None = Field(
+        None,
+        description="Ranker weights file (python -m bench.train_ranker); unset: the shipped one.",
     )
     max_article_chars: int = Field(2_000_000, ge=1, description="Largest article accepted.")
     max_body_bytes: int = Field(

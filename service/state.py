@@ -12,7 +12,7 @@ from fastapi import Depends, Request
 
 from index.encoder import Encoder, SentenceTransformerEncoder
 from index.library import Library
-from index.retriever import RetrievalConfig
+from index.ranker import RankerWeights
 from service.problems import NotReadyError
 from service.settings import Settings
 
@@ -23,6 +23,18 @@ EncoderFactory = Callable[[Settings], Encoder]
 
 def real_encoder(settings: Settings) -> Encoder:
     return SentenceTransformerEncoder(settings.model, threads=settings.threads)
+
+
+def build_library(settings: Settings, encoder: Encoder) -> Library:
+    """The library as the settings describe it (shared by the server and the CLI)."""
+    weights = RankerWeights.load(settings.ranker_weights) if settings.ranker_weights else None
+    return Library(
+        settings.data_dir,
+        encoder,
+        weights,
+        threshold=settings.threshold,
+        max_chars=settings.max_article_chars,
+    )
 
 
 class Runtime:
@@ -39,14 +51,7 @@ class Runtime:
         """Load the model, open the store and index the bundled article if needed."""
         started = time.perf_counter()
         try:
-            settings = self.settings
-            library = Library(
-                settings.data_dir,
-                self._encoder_factory(settings),
-                RetrievalConfig(),
-                threshold=settings.threshold,
-                max_chars=settings.max_article_chars,
-            )
+            library = build_library(self.settings, self._encoder_factory(self.settings))
             library.ensure_default()
             self.library = library
             logger.info(

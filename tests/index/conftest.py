@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from index.encoder import HashingEncoder, Progress, Vectors
+from index.encoder import Encoder, HashingEncoder, Progress, Vectors
 from index.library import Library
+from index.ranker import RankerWeights
 
 
 class CountingEncoder:
@@ -42,6 +44,12 @@ def data_dir(tmp_path: Path) -> Path:
     return tmp_path / "data"
 
 
+def make_library(data_dir: Path, encoder: Encoder, **options: Any) -> Library:
+    """A library with the untrained blend weights: the shipped weights are calibrated for the
+    real MiniLM, not for the hashing encoder, and are covered by the real-model tests."""
+    return Library(data_dir, encoder, RankerWeights.blend(), **options)
+
+
 @pytest.fixture
 def library(data_dir: Path, encoder: CountingEncoder) -> Library:
-    return Library(data_dir, encoder)
+    return make_library(data_dir, encoder)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from index.fusion import convex, minmax, with_neighbours
+from index.fusion import convex, minmax
 
 
 def f32(*values: float) -> np.ndarray:
@@ -66,37 +66,3 @@ def test_convex_with_flat_lexical_keeps_dense_order() -> None:
 
 def test_convex_empty() -> None:
     assert convex(f32(), f32(), 0.5).shape == (0,)
-
-
-def test_with_neighbours_weight_zero_is_identity() -> None:
-    scores = f32(0.1, 0.9, 0.3)
-    assert with_neighbours(scores, i64(0, 0, 0), 0.0).tolist() == scores.tolist()
-
-
-def test_with_neighbours_single_score_unchanged() -> None:
-    assert with_neighbours(f32(0.7), i64(0), 0.5).tolist() == pytest.approx([0.7])
-
-
-def test_with_neighbours_only_within_the_same_block() -> None:
-    scores = f32(1.0, 0.0, 0.0, 0.5)
-    groups = i64(0, 0, 1, 1)
-    out = with_neighbours(scores, groups, 0.5)
-    # 0: right neighbour 0.0 -> +0; 1: left 1.0 in block 0 -> +0.5;
-    # 2: left is block 0 (ignored), right 0.5 -> +0.25; 3: left 0.0 -> +0.
-    assert_close(out, [1.0, 0.5, 0.25, 0.5])
-    assert out.dtype == np.float32
-
-
-def test_with_neighbours_across_a_block_boundary_adds_nothing() -> None:
-    out = with_neighbours(f32(0.0, 1.0, 0.0), i64(0, 1, 2), 1.0)
-    assert_close(out, [0.0, 1.0, 0.0])
-
-
-def test_with_neighbours_takes_the_best_neighbour() -> None:
-    out = with_neighbours(f32(0.2, 0.0, 0.8), i64(3, 3, 3), 0.5)
-    assert_close(out, [0.2, 0.4, 0.8])
-
-
-def test_with_neighbours_never_subtracts() -> None:
-    out = with_neighbours(f32(-1.0, 0.0), i64(0, 0), 1.0)
-    assert_close(out, [-1.0, 0.0])

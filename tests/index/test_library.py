@@ -15,7 +15,7 @@ from index.store import valid_id
 from qa.article import parse_text
 from qa.compose import NOT_IN_ARTICLE
 from qa.errors import ArticleNotFoundError, ArticleTooLargeError, IndexMismatchError
-from tests.index.conftest import CountingEncoder
+from tests.index.conftest import CountingEncoder, make_library
 
 STORY = """City Opens New Library Branch
 
@@ -86,7 +86,7 @@ def test_html_ingest(library: Library) -> None:
 def test_a_new_library_loads_without_re_embedding(data_dir: Path, library: Library) -> None:
     indexed = library.ingest(STORY)
     again = CountingEncoder()
-    reopened = Library(data_dir, again)
+    reopened = make_library(data_dir, again)
     answer = reopened.ask("Why were flights grounded?", indexed.id)
     assert again.document_calls == 0
     assert reopened.get(indexed.id).article == indexed.article
@@ -97,12 +97,12 @@ def test_a_new_library_loads_without_re_embedding(data_dir: Path, library: Libra
 def test_stale_index_is_rebuilt_transparently(
     data_dir: Path, reopen_with: dict[str, str | int]
 ) -> None:
-    first = Library(data_dir, HashingEncoder(name="test/hashing"))
+    first = make_library(data_dir, HashingEncoder(name="test/hashing"))
     article_id = first.ingest(STORY).id
     name = str(reopen_with.get("name", "test/hashing"))
     dim = int(reopen_with.get("dim", 64))
     counting = CountingEncoder(dim=dim, name=name)
-    second = Library(data_dir, counting)
+    second = make_library(data_dir, counting)
     answer = second.ask("Why were flights grounded at the airport?", article_id)
     assert counting.document_calls == 1
     assert "Volcanic ash" in answer.citations[0].quote.text
@@ -110,7 +110,7 @@ def test_stale_index_is_rebuilt_transparently(
     assert (manifest["model"], manifest["dim"]) == (name, dim)
     # Rebuilt once: a third library with the same encoder just loads it.
     third_encoder = CountingEncoder(dim=dim, name=name)
-    Library(data_dir, third_encoder).get(article_id)
+    make_library(data_dir, third_encoder).get(article_id)
     assert third_encoder.document_calls == 0
 
 
@@ -121,7 +121,7 @@ def test_edited_text_is_re_embedded(data_dir: Path, library: Library) -> None:
     data["text"] = data["text"].replace("Volcanic ash", "Saharan dust")
     path.write_text(json.dumps(data), encoding="utf-8")
     counting = CountingEncoder()
-    answer = Library(data_dir, counting).ask("Saharan dust flights", article_id)
+    answer = make_library(data_dir, counting).ask("Saharan dust flights", article_id)
     assert counting.document_calls == 1
     assert answer.citations[0].quote.text.startswith("Saharan dust from the eruption")
 
@@ -133,7 +133,7 @@ def test_unreadable_article_is_an_index_mismatch(data_dir: Path, library: Librar
     data = json.loads(path.read_text(encoding="utf-8"))
     data["text"] = data["text"][:40]  # blocks now point past the end of the text
     path.write_text(json.dumps(data), encoding="utf-8")
-    reopened = Library(data_dir, CountingEncoder())
+    reopened = make_library(data_dir, CountingEncoder())
     with pytest.raises(IndexMismatchError):
         reopened.get(bad)
     path.write_text("{broken", encoding="utf-8")
@@ -143,13 +143,13 @@ def test_unreadable_article_is_an_index_mismatch(data_dir: Path, library: Librar
 
 
 def test_ensure_default_is_idempotent(data_dir: Path, encoder: CountingEncoder) -> None:
-    first = Library(data_dir, encoder).ensure_default()
+    first = make_library(data_dir, encoder).ensure_default()
     assert encoder.document_calls == 1
     assert first.id == DEFAULT_ID
     assert first.article.title == DEFAULT_TITLE
     assert first.article.byline == "Ross Key"
 
-    library = Library(data_dir, encoder)
+    library = make_library(data_dir, encoder)
     again = library.ensure_default()
     library.ensure_default()
     assert encoder.document_calls == 1
@@ -166,15 +166,15 @@ def test_ensure_default_reindexes_when_the_bundled_text_changes(
     bundled = tmp_path / "default-article.txt"
     bundled.write_text("Old text says the bridge opened in May.", encoding="utf-8")
     monkeypatch.setattr(library_module, "DEFAULT_ARTICLE", bundled)
-    Library(data_dir, encoder).ensure_default()
+    make_library(data_dir, encoder).ensure_default()
     assert encoder.document_calls == 1
 
     bundled.write_text("New text says the tunnel opened in June.", encoding="utf-8")
-    library = Library(data_dir, encoder)
+    library = make_library(data_dir, encoder)
     indexed = library.ensure_default()
     assert encoder.document_calls == 2
     assert indexed.article.text == "New text says the tunnel opened in June."
-    reopened = Library(data_dir, CountingEncoder())
+    reopened = make_library(data_dir, CountingEncoder())
     assert reopened.get(DEFAULT_ID).article.text == "New text says the tunnel opened in June."
     assert "tunnel" in reopened.ask("When did the tunnel open?").citations[0].quote.text
 
@@ -182,12 +182,12 @@ def test_ensure_default_reindexes_when_the_bundled_text_changes(
 def test_ensure_default_reindexes_an_edited_stored_copy(
     data_dir: Path, encoder: CountingEncoder
 ) -> None:
-    Library(data_dir, encoder).ensure_default()
+    make_library(data_dir, encoder).ensure_default()
     path = data_dir / "articles" / DEFAULT_ID / "article.json"
     data = json.loads(path.read_text(encoding="utf-8"))
     data["text"] = data["text"].replace("Jorge Glas", "Jorge GLAS")
     path.write_text(json.dumps(data), encoding="utf-8")
-    indexed = Library(data_dir, encoder).ensure_default()
+    indexed = make_library(data_dir, encoder).ensure_default()
     assert "Jorge GLAS" not in indexed.article.text
     assert "Jorge Glas" in indexed.article.text
     stored = json.loads(path.read_text(encoding="utf-8"))
@@ -215,7 +215,7 @@ def test_get_unknown_or_invalid_id(library: Library) -> None:
 
 def test_size_limit(data_dir: Path, encoder: CountingEncoder) -> None:
     sentence = "The council met on Monday."
-    library = Library(data_dir, encoder, max_chars=len(sentence))
+    library = make_library(data_dir, encoder, max_chars=len(sentence))
     assert library.ingest(sentence).article.text == sentence  # exactly at the limit is fine
     with pytest.raises(ArticleTooLargeError, match="27 characters; the limit is 26"):
         library.ingest(sentence + " ")
@@ -277,7 +277,7 @@ def test_edited_text_is_parsed_again(data_dir: Path, library: Library) -> None:
         "\n\nVolcanic", "\n\nREAD MORE: Unrelated story\n\nA ferry sank.\n\nVolcanic"
     )
     path.write_text(json.dumps(data), encoding="utf-8")
-    reloaded = Library(data_dir, CountingEncoder()).get(article_id)
+    reloaded = make_library(data_dir, CountingEncoder()).get(article_id)
     sentences = {s.text: s.kind.value for s in reloaded.segmentation.sentences}
     assert sentences["A ferry sank."] == "body"
     assert sentences["READ MORE: Unrelated story"] == "boilerplate"
@@ -286,8 +286,8 @@ def test_edited_text_is_parsed_again(data_dir: Path, library: Library) -> None:
 
 
 def test_ensure_default_replaces_an_unreadable_stored_copy(data_dir: Path) -> None:
-    Library(data_dir, CountingEncoder()).ensure_default()
+    make_library(data_dir, CountingEncoder()).ensure_default()
     (data_dir / "articles" / DEFAULT_ID / "article.json").write_text("{broken", encoding="utf-8")
-    repaired = Library(data_dir, CountingEncoder()).ensure_default()
+    repaired = make_library(data_dir, CountingEncoder()).ensure_default()
     assert repaired.article.title == DEFAULT_TITLE
-    assert Library(data_dir, CountingEncoder()).ask("Who wrote this article?").answerable
+    assert make_library(data_dir, CountingEncoder()).ask("Who wrote this article?").answerable

@@ -12,9 +12,10 @@ from service import cli
 
 
 @pytest.fixture(autouse=True)
-def fake_model(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+def fake_model(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, blend_weights: Path) -> Path:
     monkeypatch.setattr(cli, "real_encoder", lambda _: HashingEncoder())
     monkeypatch.setenv("ARTICLE_QA_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("ARTICLE_QA_RANKER_WEIGHTS", str(blend_weights))
     return tmp_path
 
 

@@ -17,7 +17,8 @@ pytestmark = pytest.mark.model
 
 @pytest.fixture
 def real_client(settings: Settings, minilm: SentenceTransformerEncoder) -> Iterator[TestClient]:
-    yield from ready_client(create_app(settings, lambda _: minilm))
+    shipped = settings.model_copy(update={"ranker_weights": None})
+    yield from ready_client(create_app(shipped, lambda _: minilm))
 
 
 @pytest.mark.parametrize(

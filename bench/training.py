@@ -1,0 +1,122 @@
+"""Training the ranker and answerability model on SQuAD: shared by train_ranker and quality.
+
+Features come from the product's own ``Retriever.features``, so what is trained is exactly what
+runs. Folds are by article (sorted titles, index mod 4): a model is never scored on an article
+whose questions it was fitted on.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from sklearn.linear_model import LogisticRegression
+from sklearn.preprocessing import StandardScaler
+
+from bench.squad import MAX_QUOTE_CHARS, SquadArticle
+from index.features import CONFIDENCE_FEATURES, FEATURES, FloatArray, confidence_features
+from index.library import Library
+from index.ranker import LinearModel, RankerWeights
+from index.retriever import IndexedArticle
+
+logger = logging.getLogger(__name__)
+
+FOLDS = 4
+# Share of answerable questions that must still be answered; the threshold follows from it.
+ANSWERED_TARGET = 0.95
+
+
+@dataclass(frozen=True, slots=True)
+class Example:
+    """One question's feature matrix over an article's citable sentences, with labels."""
+
+    article: str
+    question: str
+    answerable: bool
+    matrix: FloatArray
+    labels: npt.NDArray[np.bool_]  # which sentences contain a gold answer (<= 400 chars)
+    golds: tuple[tuple[int, int], ...]
+
+
+def fold_of(titles: Sequence[str]) -> dict[str, int]:
+    return {title: n % FOLDS for n, title in enumerate(sorted(titles))}
+
+
+def examples_for(library: Library, indexed: IndexedArticle, squad: SquadArticle) -> list[Example]:
+    """Feature matrices and labels for every question of one ingested article."""
+    stored = indexed.article.text
+    shift = squad.text.index(stored)
+    sentences = indexed.segmentation.sentences
+    spans = [(sentences[i].start, sentences[i].end) for i in indexed.candidates]
+    out = []
+    for question in squad.questions:
+        golds = tuple((a - shift, b - shift) for a, b in question.golds)
+        labels = np.array(
+            [
+                end - start <= MAX_QUOTE_CHARS and any(start <= a and b <= end for a, b in golds)
+                for start, end in spans
+            ],
+            dtype=np.bool_,
+        )
+        matrix = library.retriever.features(indexed, question.text)
+        out.append(Example(squad.title, question.text, question.answerable, matrix, labels, golds))
+    return out
+
+
+def _linear(
+    names: tuple[str, ...], rows: FloatArray, labels: npt.NDArray[np.bool_]
+) -> tuple[LinearModel, npt.NDArray[np.float64]]:
+    scaler = StandardScaler().fit(rows)
+    model = LogisticRegression(max_iter=5000).fit(scaler.transform(rows), labels)
+    linear = LinearModel(
+        features=names,
+        mean=np.asarray(scaler.mean_, dtype=np.float64),
+        scale=np.asarray(scaler.scale_, dtype=np.float64),
+        coef=np.asarray(model.coef_[0], dtype=np.float64),
+        intercept=float(model.intercept_[0]),
+    )
+    return linear, linear.score(rows)
+
+
+def fit(examples: Sequence[Example], provenance: dict[str, Any]) -> RankerWeights:
+    """Fit the sentence ranker, then the answerability model on the ranker's top scores.
+
+    The ranker learns from answerable questions whose answer lies in a citable sentence (a
+    sentence-level binary task); the answerability model from all questions. The threshold is
+    the confidence that keeps ``ANSWERED_TARGET`` of the training questions answered.
+    """
+    trainable = [e for e in examples if e.answerable and e.labels.any()]
+    ranker, _ = _linear(
+        FEATURES,
+        np.vstack([e.matrix for e in trainable]),
+        np.concatenate([e.labels for e in trainable]),
+    )
+    rows = np.vstack([confidence_features(ranker.score(e.matrix), e.matrix) for e in examples])
+    answerable = np.array([e.answerable for e in examples], dtype=np.bool_)
+    confidence, z = _linear(CONFIDENCE_FEATURES, rows, answerable)
+    probability = 1.0 / (1.0 + np.exp(-z[answerable]))
+    threshold = float(np.quantile(probability, 1.0 - ANSWERED_TARGET))
+    return RankerWeights(ranker, confidence, round(threshold, 4), provenance)
+
+
+def train_all(examples: Sequence[Example], path: Path) -> RankerWeights:
+    """Fit on every article and write the shipped weights file."""
+    titles = sorted({e.article for e in examples})
+    weights = fit(
+        examples,
+        {
+            "trained_by": "python -m bench.train_ranker",
+            "data": "SQuAD v1.1 dev (24 articles) + v2.0 unanswerable, ../shared/data",
+            "articles": len(titles),
+            "questions": sum(e.answerable for e in examples),
+            "unanswerable": sum(not e.answerable for e in examples),
+        },
+    )
+    weights.save(path)
+    logger.info("wrote %s (threshold %.4f)", path, weights.threshold)
+    return weights
