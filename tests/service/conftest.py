@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from index.encoder import HashingEncoder
+from index.encoder import Encoder, HashingEncoder
 from index.ranker import RankerWeights
 from service.app import create_app
 from service.settings import Settings
@@ -37,6 +39,26 @@ def settings(tmp_path: Path, blend_weights: Path) -> Settings:
         max_body_bytes=200_000,
         ranker_weights=blend_weights,
     )
+
+
+@dataclass
+class SlowStart:
+    """An app whose model loads only when ``release`` is set: for the not-ready state."""
+
+    app: FastAPI
+    release: threading.Event
+
+
+@pytest.fixture
+def slow_start(settings: Settings) -> Iterator[SlowStart]:
+    release = threading.Event()
+
+    def slow_encoder(_: Settings) -> Encoder:
+        release.wait(10)
+        return HashingEncoder()
+
+    yield SlowStart(create_app(settings, slow_encoder), release)
+    release.set()
 
 
 @pytest.fixture

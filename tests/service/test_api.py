@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,7 +12,7 @@ from fastapi.testclient import TestClient
 from index.encoder import Encoder, HashingEncoder
 from service.app import create_app
 from service.settings import Settings
-from tests.service.conftest import ready_client
+from tests.service.conftest import SlowStart, ready_client
 
 HTML = """<html><head><title>Harbour bridge reopens</title>
 <script>document.body.innerHTML = 'pwned'</script><style>p {color: red}</style></head>
@@ -39,14 +38,8 @@ def test_health_and_ready(client: TestClient) -> None:
     assert client.get("/readyz").json() == {"status": "ready", "articles": 1}
 
 
-def test_readyz_is_503_until_the_model_has_loaded(settings: Settings) -> None:
-    release = threading.Event()
-
-    def slow_encoder(_: Settings) -> Encoder:
-        release.wait(10)
-        return HashingEncoder()
-
-    app = create_app(settings, slow_encoder)
+def test_readyz_is_503_until_the_model_has_loaded(slow_start: SlowStart) -> None:
+    app, release = slow_start.app, slow_start.release
     with TestClient(app) as client:
         assert client.get("/healthz").status_code == 200
         assert_problem(client.get("/readyz"), 503)

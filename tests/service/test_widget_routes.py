@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 
 import lxml.html
 import pytest
 from fastapi.testclient import TestClient
 
-from index.encoder import Encoder, HashingEncoder
+from index.encoder import HashingEncoder
 from qa.article import parse_text
 from service.app import create_app
 from service.routes.widget import render_demo
 from service.settings import Settings
-from tests.service.conftest import ready_client
+from tests.service.conftest import SlowStart, ready_client
 
 PUBLISHER = "https://news.example"
 
@@ -68,14 +67,8 @@ def test_demo_page_shows_markup_in_the_article_as_text() -> None:
     ]
 
 
-def test_demo_page_is_503_until_the_model_has_loaded(settings: Settings) -> None:
-    release = threading.Event()
-
-    def slow_encoder(_: Settings) -> Encoder:
-        release.wait(10)
-        return HashingEncoder()
-
-    app = create_app(settings, slow_encoder)
+def test_demo_page_is_503_until_the_model_has_loaded(slow_start: SlowStart) -> None:
+    app, release = slow_start.app, slow_start.release
     with TestClient(app) as client:
         response = client.get("/")
         assert response.status_code == 503
