@@ -103,10 +103,6 @@ class Retriever:
         if indexed.candidates.size == 0:
             return Ranking((), 0.0)
         matrix = self.features(indexed, question)
-        return self.rank_features(indexed, matrix)
-
-    def rank_features(self, indexed: IndexedArticle, matrix: FloatArray) -> Ranking:
-        """Rank from a precomputed feature matrix (the benchmark reuses matrices across folds)."""
         scores = self.weights.ranker.score(matrix)
         order = np.argsort(-scores, kind="stable")
         # Citation scores are the ranker's probability that the sentence holds the answer.
