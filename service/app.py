@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -10,9 +11,12 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from service import problems
+from service.guard import Guard
 from service.routes import articles, ask, health, widget
 from service.settings import Settings
 from service.state import EncoderFactory, Runtime, real_encoder
+
+logger = logging.getLogger(__name__)
 
 
 def create_app(
@@ -21,9 +25,16 @@ def create_app(
     """Build the app; the model loads in the background after start-up (see /readyz)."""
     settings = settings or Settings()
     runtime = Runtime(settings, encoder_factory)
+    guard = Guard(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if guard.writes_need_key:
+            logger.info("article writes need 'Authorization: Bearer <ARTICLE_QA_API_KEY>'")
+        else:
+            logger.warning(
+                "ARTICLE_QA_API_KEY is not set: article writes are accepted only from loopback"
+            )
         loading = asyncio.create_task(asyncio.to_thread(runtime.load))
         yield
         await loading
@@ -35,6 +46,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.runtime = runtime
+    app.state.guard = guard
     problems.install(app)
     app.add_middleware(problems.BodyLimit, max_bytes=settings.max_body_bytes)
     if settings.cors_origins:

@@ -6,7 +6,8 @@ import json
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field, field_validator
+from limits import parse
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from index.encoder import DEFAULT_MODEL
@@ -35,6 +36,19 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(
         8_000_000, ge=1024, description="Largest request body, enforced before it is read."
     )
+    api_key: SecretStr | None = Field(
+        None,
+        description="Bearer token that POST/DELETE /v1/articles require; unset: writes are "
+        "accepted only from loopback clients.",
+    )
+    ask_rate_limit: str = Field(
+        "120/minute",
+        description="Questions one client address may ask, e.g. '120/minute' or '5/second'; "
+        "empty: no limit.",
+    )
+    rate_limit_loopback: bool = Field(
+        False, description="Also limit clients on loopback (off: local tools and tests are free)."
+    )
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="Origins whose pages may call the API (the widget on another site); "
@@ -51,4 +65,18 @@ class Settings(BaseSettings):
         if isinstance(value, list):
             trimmed = [o.strip().rstrip("/") if isinstance(o, str) else o for o in value]
             return [o for o in trimmed if o != ""]
+        return value
+
+    @field_validator("ask_rate_limit")
+    @classmethod
+    def _parse_rate(cls, value: str) -> str:
+        """Fail at start-up, not on the first question, when the limit is misspelt."""
+        value = value.strip()
+        if value:
+            try:
+                amount = parse(value).amount
+            except ValueError:
+                amount = 0
+            if amount < 1:
+                raise ValueError(f"{value!r} is not a rate such as '120/minute' or '5/second'")
         return value

@@ -2,19 +2,29 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, Depends, Response, status
 
+from service.guard import require_writer
 from service.schemas import ArticleCreated, ArticleDetail, ArticleIn, ArticleList, ArticleSummary
 from service.state import LibraryDep
 
 router = APIRouter(prefix="/v1/articles", tags=["articles"])
+WRITE_ERRORS: dict[int | str, dict[str, str]] = {
+    401: {"description": "ARTICLE_QA_API_KEY is set and no bearer token was sent"},
+    403: {"description": "Wrong key, or no key is set and the client is not on loopback"},
+}
 
 
 @router.post(
     "",
     status_code=status.HTTP_201_CREATED,
     summary="Add an article from plain text or HTML",
-    responses={413: {"description": "Article too large"}, 422: {"description": "No readable text"}},
+    responses={
+        **WRITE_ERRORS,
+        413: {"description": "Article too large"},
+        422: {"description": "No readable text"},
+    },
+    dependencies=[Depends(require_writer)],
 )
 def create_article(body: ArticleIn, library: LibraryDep, response: Response) -> ArticleCreated:
     source = body.html if body.html is not None else body.text
@@ -47,7 +57,8 @@ def get_article(article_id: str, library: LibraryDep) -> ArticleDetail:
     "/{article_id}",
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Delete an article and its index",
-    responses={404: {"description": "Unknown article"}},
+    responses={**WRITE_ERRORS, 404: {"description": "Unknown article"}},
+    dependencies=[Depends(require_writer)],
 )
 def delete_article(article_id: str, library: LibraryDep) -> Response:
     library.delete(article_id)
