@@ -1,7 +1,9 @@
 """The article library: ingest, load, list, delete and ask, over the store and the retriever.
 
-This is the API the service and the CLI share. Loaded articles are cached in memory; a stale index
-(other model, other format, edited text) is rebuilt from the stored text on first use.
+This is the API the service and the CLI share. Loaded articles are cached in memory and checked
+against the stored revision on every use, so a write by another process (the CLI, another server
+worker) is seen at once. A stale index (other model, other format, edited text) is rebuilt from the
+stored text on first use.
 """
 
 from __future__ import annotations
@@ -17,10 +19,10 @@ from pathlib import Path
 from index.encoder import Encoder, Progress
 from index.ranker import RankerWeights
 from index.retriever import IndexedArticle, Retriever, assemble
-from index.store import ArticleStore, Manifest, StaleIndexError, build_faiss, checksum
+from index.store import ArticleStore, StaleIndexError, build_faiss, checksum
 from qa.article import parse_html, parse_text, search_text
 from qa.compose import compose
-from qa.errors import ArticleTooLargeError, IndexMismatchError
+from qa.errors import ArticleNotFoundError, ArticleTooLargeError, IndexMismatchError
 from qa.followup import resolve
 from qa.models import Answer, Article
 from qa.segment import segment
@@ -40,7 +42,7 @@ def new_id(article: Article) -> str:
 
 
 class Library:
-    """Articles on disk plus their in-memory indexes."""
+    """Stored articles plus their in-memory indexes; safe to share between threads."""
 
     def __init__(
         self,
@@ -51,7 +53,9 @@ class Library:
         max_chars: int = 2_000_000,
     ) -> None:
         self.store = ArticleStore(data_dir)
-        self.store.clean_leftovers()
+        if (legacy := data_dir / "articles").is_dir():
+            imported = self.store.import_directories(legacy)
+            logger.warning("imported %d articles from the old directory layout", imported)
         self.encoder = encoder
         weights = weights or RankerWeights.load()
         self.retriever = Retriever(encoder, weights)
@@ -59,21 +63,35 @@ class Library:
         # SQuAD questions in cross-validation).
         self.threshold = weights.threshold if threshold is None else threshold
         self.max_chars = max_chars
-        self._cache: dict[str, IndexedArticle] = {}
-        self._lock = threading.RLock()
+        # id -> (revision, article); the lock guards the dict, per-id locks guard (re)builds.
+        self._cache: dict[str, tuple[str, IndexedArticle]] = {}
+        self._lock = threading.Lock()
+        self._building: dict[str, threading.Lock] = {}
+
+    def close(self) -> None:
+        self.store.close()
+
+    def __enter__(self) -> Library:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
 
     def _index(
         self, article_id: str, article: Article, created: str, progress: Progress | None = None
     ) -> IndexedArticle:
-        """Segment and embed an article, save it, and cache it."""
+        """Segment and embed an article, save it, and cache it.
+
+        The slow part (embedding) runs before the single write transaction, so readers keep
+        answering from the previous revision until the new one is complete.
+        """
         segmentation = segment(article)
         texts = [search_text(s.text, s.kind) for s in segmentation.sentences]
         vectors = self.encoder.encode_documents(texts, progress)
-        manifest = Manifest.for_article(article, self.encoder.name, self.encoder.dim, len(texts))
         indexed = assemble(article_id, article, segmentation, build_faiss(vectors), created)
+        revision = self.store.save(article_id, article, vectors, self.encoder.name, created)
         with self._lock:
-            self.store.save(article_id, article, vectors, manifest, created)
-            self._cache[article_id] = indexed
+            self._cache[article_id] = (revision, indexed)
         return indexed
 
     def parse(
@@ -102,27 +120,44 @@ class Library:
         return self._index(article_id or new_id(article), article, created, progress)
 
     def get(self, article_id: str) -> IndexedArticle:
-        """Return a cached article, loading (or rebuilding a stale index) on first use."""
+        """Return an article as currently stored, loading (or rebuilding a stale index) as needed.
+
+        Raises:
+            ArticleNotFoundError: there is no such article (any more).
+        """
+        revision = self.store.revision(article_id)
         with self._lock:
-            if (cached := self._cache.get(article_id)) is not None:
-                return cached
-            try:
-                article, vectors, created = self.store.load(
-                    article_id, self.encoder.name, self.encoder.dim
-                )
-            except StaleIndexError as stale:
-                logger.warning("%s; rebuilding it from the stored text", stale)
-                article = stale.article
-                if stale.text_changed:
-                    article = parse_text(article.text, title=article.title, url=article.url)
-                return self._index(article_id, article, stale.created)
-            segmentation = segment(article)
-            if len(segmentation.sentences) != vectors.ntotal:
-                logger.warning("index of %r does not match its text; rebuilding it", article_id)
-                return self._index(article_id, article, created)
-            indexed = assemble(article_id, article, segmentation, vectors, created)
-            self._cache[article_id] = indexed
-            return indexed
+            cached = self._cache.get(article_id)
+            if revision is None:
+                self._cache.pop(article_id, None)
+                raise ArticleNotFoundError(f"no article with id {article_id[:80]!r}")
+            if cached is not None and cached[0] == revision:
+                return cached[1]
+            building = self._building.setdefault(article_id, threading.Lock())
+        with building:
+            with self._lock:
+                cached = self._cache.get(article_id)
+            if cached is not None and cached[0] == self.store.revision(article_id):
+                return cached[1]  # another thread loaded it while this one waited
+            return self._load(article_id)
+
+    def _load(self, article_id: str) -> IndexedArticle:
+        try:
+            stored = self.store.load(article_id, self.encoder.name, self.encoder.dim)
+        except StaleIndexError as stale:
+            logger.warning("%s; rebuilding it from the stored text", stale)
+            article = stale.article
+            if stale.text_changed:
+                article = parse_text(article.text, title=article.title, url=article.url)
+            return self._index(article_id, article, stale.created)
+        segmentation = segment(stored.article)
+        if len(segmentation.sentences) != stored.index.ntotal:
+            logger.warning("index of %r does not match its text; rebuilding it", article_id)
+            return self._index(article_id, stored.article, stored.created)
+        indexed = assemble(article_id, stored.article, segmentation, stored.index, stored.created)
+        with self._lock:
+            self._cache[article_id] = (stored.revision, indexed)
+        return indexed
 
     def ids(self) -> list[str]:
         return self.store.ids()
@@ -138,9 +173,10 @@ class Library:
         return found
 
     def delete(self, article_id: str) -> None:
+        self.store.delete(article_id)
         with self._lock:
-            self.store.delete(article_id)
             self._cache.pop(article_id, None)
+            self._building.pop(article_id, None)
 
     def ensure_default(self) -> IndexedArticle:
         """Index the bundled article unless an up-to-date index of it is already stored."""

@@ -1,27 +1,30 @@
-"""Persist articles and their FAISS sentence index under a data directory.
+"""Persist articles and their sentence vectors in one SQLite database (WAL mode).
 
-Layout, one directory per article (plain, inspectable files; no pickle)::
+One row per article in ``<data_dir>/articles.db`` holds the text, its blocks and metadata (the
+source of truth) and the float32 sentence vectors with what they were built with. SQLite makes
+every save and delete a single atomic, durable transaction: a process killed at any moment leaves
+the article as it was before or after, never in between. WAL lets readers in other processes (the
+CLI, more server workers) read while one writes.
 
-    <data_dir>/articles/<id>/article.json   text, blocks and metadata (the source of truth)
-    <data_dir>/articles/<id>/vectors.faiss  FAISS IndexFlatIP over sentence vectors
-    <data_dir>/articles/<id>/manifest.json  format version, model, dimension, text checksum
-
-An article directory is written complete under a temporary name and renamed into place, so a
-crash leaves either the old article or the new one. Sentences are re-derived from the stored
-blocks on load (segmentation is deterministic and versioned in the manifest), so derived state is
-never stored twice.
+FAISS is the search structure, rebuilt from the stored vectors on load: exact search over an
+article's few hundred sentences takes well under a millisecond to build, so there is no separate
+index file that could go stale. Sentences are re-derived from the blocks (segmentation is
+deterministic and versioned), so derived state is never stored twice. Vectors built with another
+model, dimension or segmenter version, or that fail their checksum, are reported as stale and
+rebuilt from the text by the library.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import logging
-import os
 import re
-import shutil
+import sqlite3
+import threading
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,10 +38,31 @@ from qa.models import Article, Block, Kind
 
 logger = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
+DB_NAME = "articles.db"
 # Bump when qa.segment changes how text is cut: stored vectors are then rebuilt.
 SEGMENTER_VERSION = 1
 ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS articles (
+    id                TEXT PRIMARY KEY,
+    revision          TEXT NOT NULL,     -- new on every write; caches compare it
+    created           TEXT NOT NULL,
+    title             TEXT NOT NULL,
+    url               TEXT,
+    byline            TEXT,
+    publisher         TEXT,
+    text              TEXT NOT NULL,
+    text_sha256       TEXT NOT NULL,
+    blocks            TEXT NOT NULL,     -- JSON [[start, end, kind], ...]
+    model             TEXT NOT NULL,     -- what the vectors were built with
+    dim               INTEGER NOT NULL,
+    segmenter_version INTEGER NOT NULL,
+    sentences         INTEGER NOT NULL,
+    vectors           BLOB NOT NULL,     -- float32, sentences x dim, row-major
+    vectors_sha256    TEXT NOT NULL
+) STRICT
+"""
 
 
 class StaleIndexError(IndexMismatchError):
@@ -55,63 +79,22 @@ class StaleIndexError(IndexMismatchError):
 
 
 @dataclass(frozen=True, slots=True)
-class Manifest:
-    """What an index was built with; checked on every load."""
+class Stored:
+    """An article as loaded, with the revision it was loaded at."""
 
-    format_version: int
-    segmenter_version: int
-    model: str
-    dim: int
-    text_sha256: str
-    sentences: int
-
-    @classmethod
-    def for_article(cls, article: Article, model: str, dim: int, sentences: int) -> Manifest:
-        return cls(FORMAT_VERSION, SEGMENTER_VERSION, model, dim, checksum(article.text), sentences)
+    article: Article
+    index: faiss.Index
+    created: str
+    revision: str
 
 
-def checksum(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+def checksum(data: str | bytes) -> str:
+    return hashlib.sha256(data.encode("utf-8") if isinstance(data, str) else data).hexdigest()
 
 
 def valid_id(article_id: str) -> bool:
-    """Ids are short slugs, which also keeps them safe as directory names."""
+    """Ids are short slugs: safe in URLs, logs and file names."""
     return bool(ID_PATTERN.fullmatch(article_id))
-
-
-def _article_to_json(article_id: str, article: Article, created: str) -> dict[str, Any]:
-    return {
-        "format_version": FORMAT_VERSION,
-        "id": article_id,
-        "title": article.title,
-        "url": article.url,
-        "byline": article.byline,
-        "publisher": article.publisher,
-        "created": created,
-        "text": article.text,
-        "blocks": [[b.start, b.end, b.kind.value] for b in article.blocks],
-    }
-
-
-def _article_from_json(data: dict[str, Any]) -> Article:
-    text, title = data["text"], data["title"]
-    if not isinstance(text, str) or not isinstance(title, str):
-        raise TypeError("text and title must be strings")
-    blocks = tuple(Block(int(s), int(e), Kind(k)) for s, e, k in data["blocks"])
-    if any(not 0 <= b.start < b.end <= len(text) for b in blocks):
-        raise ValueError("a block lies outside the text")
-    return Article(
-        text=text,
-        title=title,
-        blocks=blocks,
-        byline=data.get("byline"),
-        publisher=data.get("publisher"),
-        url=data.get("url"),
-    )
-
-
-def _write_json(path: Path, data: dict[str, Any]) -> None:
-    path.write_text(json.dumps(data, ensure_ascii=False, indent=1), encoding="utf-8")
 
 
 def build_faiss(vectors: Vectors) -> faiss.Index:
@@ -122,110 +105,187 @@ def build_faiss(vectors: Vectors) -> faiss.Index:
     return index
 
 
+def _article_from_row(row: sqlite3.Row) -> Article:
+    text = row["text"]
+    blocks = tuple(Block(int(s), int(e), Kind(k)) for s, e, k in json.loads(row["blocks"]))
+    if any(not 0 <= b.start < b.end <= len(text) for b in blocks):
+        raise ValueError("a block lies outside the text")
+    return Article(
+        text=text,
+        title=row["title"],
+        blocks=blocks,
+        byline=row["byline"],
+        publisher=row["publisher"],
+        url=row["url"],
+    )
+
+
 class ArticleStore:
-    """Reads and writes article directories; knows nothing about models beyond their names."""
+    """Reads and writes article rows; knows nothing about models beyond their names.
 
-    def __init__(self, root: Path) -> None:
-        self.root = root / "articles"
-        self.root.mkdir(parents=True, exist_ok=True)
+    One connection per store, shared by the server's threads under a lock: statements take
+    microseconds (a revision check) to milliseconds (loading an article), and SQLite's own
+    locking still coordinates with other processes.
+    """
 
-    def _dir(self, article_id: str) -> Path:
-        if not valid_id(article_id):
-            raise ArticleNotFoundError(f"no article with id {article_id[:80]!r}")
-        return self.root / article_id
+    def __init__(self, data_dir: Path) -> None:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        self.path = data_dir / DB_NAME
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(
+            self.path, timeout=30, isolation_level=None, check_same_thread=False
+        )
+        self._db.row_factory = sqlite3.Row
+        try:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            # FULL: a write acknowledged to the client survives a power cut, not only a crash.
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.execute(SCHEMA)
+        except sqlite3.DatabaseError as exc:
+            self._db.close()
+            raise IndexMismatchError(
+                f"{self.path} is not a readable article database ({exc})"
+            ) from exc
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    @contextmanager
+    def _query(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            try:
+                yield self._db
+            except sqlite3.DatabaseError as exc:
+                raise IndexMismatchError(f"cannot use {self.path}: {exc}") from exc
 
     def ids(self) -> list[str]:
-        """Ids of stored articles, oldest name first; temporary directories are skipped."""
-        return sorted(p.name for p in self.root.iterdir() if p.is_dir() and valid_id(p.name))
+        with self._query() as db:
+            return [row["id"] for row in db.execute("SELECT id FROM articles ORDER BY id")]
+
+    def revision(self, article_id: str) -> str | None:
+        """The stored revision, or None when there is no such article: a cheap freshness check."""
+        with self._query() as db:
+            row = db.execute("SELECT revision FROM articles WHERE id = ?", (article_id,)).fetchone()
+        return None if row is None else str(row["revision"])
 
     def exists(self, article_id: str) -> bool:
-        return valid_id(article_id) and (self.root / article_id / "article.json").is_file()
+        return self.revision(article_id) is not None
 
     def save(
-        self, article_id: str, article: Article, vectors: Vectors, manifest: Manifest, created: str
-    ) -> None:
-        """Write the article directory atomically (temp directory, fsync, rename)."""
-        final = self._dir(article_id)
-        tmp = self.root / f".tmp-{article_id}-{uuid.uuid4().hex}"
-        tmp.mkdir()
-        try:
-            _write_json(tmp / "article.json", _article_to_json(article_id, article, created))
-            faiss.write_index(build_faiss(vectors), str(tmp / "vectors.faiss"))
-            _write_json(tmp / "manifest.json", dataclasses.asdict(manifest) | {"created": created})
-            for name in ("article.json", "vectors.faiss", "manifest.json"):
-                with (tmp / name).open("rb") as handle:
-                    os.fsync(handle.fileno())
-            if final.exists():
-                trash = self.root / f".trash-{article_id}-{uuid.uuid4().hex}"
-                final.rename(trash)
-                tmp.rename(final)
-                shutil.rmtree(trash, ignore_errors=True)
-            else:
-                tmp.rename(final)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
+        self, article_id: str, article: Article, vectors: Vectors, model: str, created: str
+    ) -> str:
+        """Insert or replace an article in one transaction; returns its new revision."""
+        if not valid_id(article_id):
+            raise ArticleNotFoundError(f"no article with id {article_id[:80]!r}")
+        data = np.ascontiguousarray(vectors, dtype=np.float32).tobytes()
+        row: dict[str, Any] = {
+            "id": article_id,
+            "revision": uuid.uuid4().hex,
+            "created": created,
+            "title": article.title,
+            "url": article.url,
+            "byline": article.byline,
+            "publisher": article.publisher,
+            "text": article.text,
+            "text_sha256": checksum(article.text),
+            "blocks": json.dumps([[b.start, b.end, b.kind.value] for b in article.blocks]),
+            "model": model,
+            "dim": int(vectors.shape[1]),
+            "segmenter_version": SEGMENTER_VERSION,
+            "sentences": len(vectors),
+            "vectors": data,
+            "vectors_sha256": checksum(data),
+        }
+        columns = ", ".join(row)
+        values = ", ".join(f":{name}" for name in row)
+        with self._query() as db:
+            db.execute(f"INSERT OR REPLACE INTO articles ({columns}) VALUES ({values})", row)
+        return str(row["revision"])
 
-    def load(self, article_id: str, model: str, dim: int) -> tuple[Article, faiss.Index, str]:
-        """Load an article and its index, checking the manifest.
+    def load(self, article_id: str, model: str, dim: int) -> Stored:
+        """Load an article and build its index, checking what the vectors were built with.
 
         Raises:
             ArticleNotFoundError: nothing is stored under this id.
             StaleIndexError: the text is fine but the vectors must be rebuilt.
             IndexMismatchError: the article itself is unreadable.
         """
-        folder = self._dir(article_id)
+        with self._query() as db:
+            row = db.execute("SELECT * FROM articles WHERE id = ?", (article_id,)).fetchone()
+        if row is None:
+            raise ArticleNotFoundError(f"no article with id {article_id[:80]!r}")
         try:
-            data = json.loads((folder / "article.json").read_text(encoding="utf-8"))
-            article = _article_from_json(data)
-            created = str(data.get("created", ""))
-        except FileNotFoundError as exc:
-            raise ArticleNotFoundError(f"no article with id {article_id!r}") from exc
-        # Not UTF-8, not JSON, not a file, or JSON of the wrong shape.
-        except (OSError, KeyError, TypeError, ValueError) as exc:
+            article = _article_from_row(row)
+        except (KeyError, TypeError, ValueError) as exc:
             raise IndexMismatchError(
                 f"article {article_id!r} is unreadable ({exc}); delete it and ingest it again"
             ) from exc
+        created = str(row["created"])
 
         def stale(reason: str, text_changed: bool = False) -> StaleIndexError:
             return StaleIndexError(
                 f"index of {article_id!r} is stale: {reason}", article, created, text_changed
             )
 
-        try:
-            raw = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
-            manifest = Manifest(**{k: raw[k] for k in Manifest.__dataclass_fields__})
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise stale(f"manifest missing or unreadable ({exc})") from exc
-        expected = Manifest.for_article(article, model, dim, manifest.sentences)
-        for field in Manifest.__dataclass_fields__:
-            if getattr(manifest, field) != getattr(expected, field):
-                raise stale(
-                    f"{field} is {getattr(manifest, field)!r}, "
-                    f"expected {getattr(expected, field)!r}",
-                    text_changed=field == "text_sha256",
-                )
-        try:
-            index = faiss.read_index(str(folder / "vectors.faiss"))
-        except RuntimeError as exc:
-            raise stale(f"vectors file unreadable ({str(exc).splitlines()[0]})") from exc
-        if index.ntotal != manifest.sentences or index.d != dim:
-            raise stale(
-                f"vectors file holds {index.ntotal}x{index.d}, "
-                f"manifest says {manifest.sentences}x{dim}"
-            )
-        return article, index, created
+        if row["text_sha256"] != checksum(article.text):
+            raise stale("the text changed since it was embedded", text_changed=True)
+        expected = {"model": model, "dim": dim, "segmenter_version": SEGMENTER_VERSION}
+        for name, value in expected.items():
+            if row[name] != value:
+                raise stale(f"{name} is {row[name]!r}, expected {value!r}")
+        data = row["vectors"]
+        if len(data) != row["sentences"] * dim * 4 or row["vectors_sha256"] != checksum(data):
+            raise stale(f"its vectors are damaged ({len(data):,} bytes for {row['sentences']})")
+        vectors = np.frombuffer(data, dtype=np.float32).reshape(row["sentences"], dim)
+        return Stored(article, build_faiss(vectors), created, str(row["revision"]))
 
     def delete(self, article_id: str) -> None:
-        """Remove an article; the rename first makes the removal atomic for readers."""
-        folder = self._dir(article_id)
-        if not folder.is_dir():
-            raise ArticleNotFoundError(f"no article with id {article_id!r}")
-        trash = self.root / f".trash-{article_id}-{uuid.uuid4().hex}"
-        folder.rename(trash)
-        shutil.rmtree(trash, ignore_errors=True)
+        with self._query() as db:
+            deleted = db.execute("DELETE FROM articles WHERE id = ?", (article_id,)).rowcount
+        if not deleted:
+            raise ArticleNotFoundError(f"no article with id {article_id[:80]!r}")
 
-    def clean_leftovers(self) -> None:
-        """Remove temporary directories left by a crash mid-write."""
-        for path in self.root.iterdir():
-            if path.name.startswith((".tmp-", ".trash-")):
-                shutil.rmtree(path, ignore_errors=True)
+    def import_directories(self, legacy: Path) -> int:
+        """Carry articles over from the one-directory-per-article layout of version 0.1.
+
+        Only text and metadata are imported (their vectors are rebuilt on first use); the old
+        directory is renamed afterwards so deleted articles never come back.
+        """
+        rows = []
+        for path in sorted(legacy.glob("*/article.json")):
+            try:
+                data = json.loads(path.read_text(encoding="utf-8"))
+                text, title, article_id = data["text"], data["title"], data["id"]
+                if not (isinstance(text, str) and isinstance(title, str) and valid_id(article_id)):
+                    raise TypeError("id, text or title is missing or not text")
+                meta = {k: data.get(k) for k in ("url", "byline", "publisher")}
+                rows.append(
+                    {
+                        **{k: v if isinstance(v, str) else None for k, v in meta.items()},
+                        "id": article_id,
+                        "revision": uuid.uuid4().hex,
+                        "created": str(data.get("created", "")),
+                        "title": title,
+                        "text": text,
+                        "text_sha256": checksum(text),
+                        "blocks": json.dumps(data["blocks"]),
+                    }
+                )
+            except (OSError, ValueError, KeyError, TypeError) as exc:
+                logger.error("not importing %s: %s", path, exc)
+        with self._query() as db:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                db.executemany(
+                    "INSERT OR IGNORE INTO articles VALUES (:id, :revision, :created, :title, "
+                    ":url, :byline, :publisher, :text, :text_sha256, :blocks, '', 0, 0, 0, "
+                    "x'', '')",
+                    rows,
+                )
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+        legacy.rename(legacy.with_name(f"{legacy.name}.imported-{uuid.uuid4().hex[:8]}"))
+        return len(rows)

@@ -38,6 +38,8 @@ def create_app(
         loading = asyncio.create_task(asyncio.to_thread(runtime.load))
         yield
         await loading
+        if runtime.library is not None:
+            runtime.library.close()
 
     app = FastAPI(
         title="article-qa",

@@ -51,21 +51,23 @@ def _ingest(args: argparse.Namespace, settings: Settings) -> None:
             f"{args.file} is not UTF-8 text ({exc.reason} at byte {exc.start})"
         ) from exc
     html = args.html or (not args.text and looks_like_html(source))
-    library = _library(settings)
-    indexed = library.ingest(source, html=html, title=args.title, url=args.url, progress=_progress)
+    with _library(settings) as library:
+        indexed = library.ingest(
+            source, html=html, title=args.title, url=args.url, progress=_progress
+        )
     print(indexed.id)
 
 
 def _ask(args: argparse.Namespace, settings: Settings) -> None:
     from service.schemas import AskResponse
 
-    library = _library(settings)
-    if args.article == DEFAULT_ID:
-        library.ensure_default()
     question = " ".join(args.question.split())
     if not question:
         raise ArticleQAError("the question is empty; ask something about the article")
-    answer = library.ask(question, args.article, args.top_k)
+    with _library(settings) as library:
+        if args.article == DEFAULT_ID:
+            library.ensure_default()
+        answer = library.ask(question, args.article, args.top_k)
     if args.json:
         print(AskResponse.from_answer(args.article, answer).model_dump_json(indent=2))
         return
@@ -80,8 +82,9 @@ def _ask(args: argparse.Namespace, settings: Settings) -> None:
 
 
 def _list(_: argparse.Namespace, settings: Settings) -> None:
-    library = _library(settings)
-    for indexed in library.articles():
+    with _library(settings) as library:
+        articles = library.articles()
+    for indexed in articles:
         print(
             f"{indexed.id}\t{len(indexed.segmentation.sentences)} sentences"
             f"\t{indexed.article.title}"
@@ -89,7 +92,8 @@ def _list(_: argparse.Namespace, settings: Settings) -> None:
 
 
 def _delete(args: argparse.Namespace, settings: Settings) -> None:
-    _library(settings).delete(args.id)
+    with _library(settings) as library:
+        library.delete(args.id)
     print(f"deleted {args.id}")
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ import pytest
 from index.encoder import Encoder, HashingEncoder, Progress, Vectors
 from index.library import Library
 from index.ranker import RankerWeights
+from index.store import DB_NAME
 
 
 class CountingEncoder:
@@ -53,3 +55,19 @@ def make_library(data_dir: Path, encoder: Encoder, **options: Any) -> Library:
 @pytest.fixture
 def library(data_dir: Path, encoder: CountingEncoder) -> Library:
     return make_library(data_dir, encoder)
+
+
+def stored_row(data_dir: Path, article_id: str) -> dict[str, Any]:
+    """An article's row as stored, read behind the library's back."""
+    with sqlite3.connect(data_dir / DB_NAME) as db:
+        db.row_factory = sqlite3.Row
+        return dict(db.execute("SELECT * FROM articles WHERE id = ?", (article_id,)).fetchone())
+
+
+def tamper(data_dir: Path, article_id: str, **columns: Any) -> None:
+    """Change stored columns behind the library's back, as a hand edit or damage would."""
+    assignments = ", ".join(f"{name} = :{name}" for name in columns)
+    with sqlite3.connect(data_dir / DB_NAME) as db:
+        db.execute(
+            f"UPDATE articles SET {assignments} WHERE id = :id", {**columns, "id": article_id}
+        )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,7 @@ from index.store import valid_id
 from qa.article import parse_text
 from qa.compose import NOT_IN_ARTICLE
 from qa.errors import ArticleNotFoundError, ArticleTooLargeError, IndexMismatchError
-from tests.index.conftest import CountingEncoder, make_library
+from tests.index.conftest import CountingEncoder, make_library, stored_row, tamper
 
 STORY = """City Opens New Library Branch
 
@@ -26,6 +27,7 @@ The new library branch downtown will open next spring, the head librarian said.
 Volcanic ash from the eruption grounded flights at the regional airport for two days.
 
 By Jane Doe"""
+GROUNDED = "Why were flights grounded at the airport?"
 
 
 def test_ingest_and_ask_cites_the_matching_sentence(library: Library) -> None:
@@ -106,8 +108,8 @@ def test_stale_index_is_rebuilt_transparently(
     answer = second.ask("Why were flights grounded at the airport?", article_id)
     assert counting.document_calls == 1
     assert "Volcanic ash" in answer.citations[0].quote.text
-    manifest = json.loads((data_dir / "articles" / article_id / "manifest.json").read_text())
-    assert (manifest["model"], manifest["dim"]) == (name, dim)
+    row = stored_row(data_dir, article_id)
+    assert (row["model"], row["dim"]) == (name, dim)
     # Rebuilt once: a third library with the same encoder just loads it.
     third_encoder = CountingEncoder(dim=dim, name=name)
     make_library(data_dir, third_encoder).get(article_id)
@@ -116,10 +118,8 @@ def test_stale_index_is_rebuilt_transparently(
 
 def test_edited_text_is_re_embedded(data_dir: Path, library: Library) -> None:
     article_id = library.ingest(STORY).id
-    path = data_dir / "articles" / article_id / "article.json"
-    data = json.loads(path.read_text(encoding="utf-8"))
-    data["text"] = data["text"].replace("Volcanic ash", "Saharan dust")
-    path.write_text(json.dumps(data), encoding="utf-8")
+    text = stored_row(data_dir, article_id)["text"]
+    tamper(data_dir, article_id, text=text.replace("Volcanic ash", "Saharan dust"))
     counting = CountingEncoder()
     answer = make_library(data_dir, counting).ask("Saharan dust flights", article_id)
     assert counting.document_calls == 1
@@ -129,14 +129,12 @@ def test_edited_text_is_re_embedded(data_dir: Path, library: Library) -> None:
 def test_unreadable_article_is_an_index_mismatch(data_dir: Path, library: Library) -> None:
     good = library.ingest("A good article. It has sentences.").id
     bad = library.ingest(STORY).id
-    path = data_dir / "articles" / bad / "article.json"
-    data = json.loads(path.read_text(encoding="utf-8"))
-    data["text"] = data["text"][:40]  # blocks now point past the end of the text
-    path.write_text(json.dumps(data), encoding="utf-8")
+    # The blocks now point past the end of the text.
+    tamper(data_dir, bad, text=stored_row(data_dir, bad)["text"][:40])
     reopened = make_library(data_dir, CountingEncoder())
     with pytest.raises(IndexMismatchError):
         reopened.get(bad)
-    path.write_text("{broken", encoding="utf-8")
+    tamper(data_dir, bad, blocks="{broken")
     with pytest.raises(IndexMismatchError):
         reopened.get(bad)
     assert [a.id for a in reopened.articles()] == [good]
@@ -183,15 +181,12 @@ def test_ensure_default_reindexes_an_edited_stored_copy(
     data_dir: Path, encoder: CountingEncoder
 ) -> None:
     make_library(data_dir, encoder).ensure_default()
-    path = data_dir / "articles" / DEFAULT_ID / "article.json"
-    data = json.loads(path.read_text(encoding="utf-8"))
-    data["text"] = data["text"].replace("Jorge Glas", "Jorge GLAS")
-    path.write_text(json.dumps(data), encoding="utf-8")
+    text = stored_row(data_dir, DEFAULT_ID)["text"]
+    tamper(data_dir, DEFAULT_ID, text=text.replace("Jorge Glas", "Jorge GLAS"))
     indexed = make_library(data_dir, encoder).ensure_default()
     assert "Jorge GLAS" not in indexed.article.text
     assert "Jorge Glas" in indexed.article.text
-    stored = json.loads(path.read_text(encoding="utf-8"))
-    assert stored["text"] == indexed.article.text
+    assert stored_row(data_dir, DEFAULT_ID)["text"] == indexed.article.text
 
 
 def test_delete_then_get_raises(library: Library) -> None:
@@ -271,12 +266,10 @@ def test_progress_is_reported(library: Library) -> None:
 
 def test_edited_text_is_parsed_again(data_dir: Path, library: Library) -> None:
     article_id = library.ingest(STORY).id
-    path = data_dir / "articles" / article_id / "article.json"
-    data = json.loads(path.read_text(encoding="utf-8"))
-    data["text"] = data["text"].replace(
+    text = stored_row(data_dir, article_id)["text"].replace(
         "\n\nVolcanic", "\n\nREAD MORE: Unrelated story\n\nA ferry sank.\n\nVolcanic"
     )
-    path.write_text(json.dumps(data), encoding="utf-8")
+    tamper(data_dir, article_id, text=text)
     reloaded = make_library(data_dir, CountingEncoder()).get(article_id)
     sentences = {s.text: s.kind.value for s in reloaded.segmentation.sentences}
     assert sentences["A ferry sank."] == "body"
@@ -287,7 +280,78 @@ def test_edited_text_is_parsed_again(data_dir: Path, library: Library) -> None:
 
 def test_ensure_default_replaces_an_unreadable_stored_copy(data_dir: Path) -> None:
     make_library(data_dir, CountingEncoder()).ensure_default()
-    (data_dir / "articles" / DEFAULT_ID / "article.json").write_text("{broken", encoding="utf-8")
+    tamper(data_dir, DEFAULT_ID, blocks="{broken")
     repaired = make_library(data_dir, CountingEncoder()).ensure_default()
     assert repaired.article.title == DEFAULT_TITLE
     assert make_library(data_dir, CountingEncoder()).ask("Who wrote this article?").answerable
+
+
+def test_writes_by_another_process_are_seen_at_once(data_dir: Path, library: Library) -> None:
+    """The CLI (another Library on the same directory) deletes or replaces; the server sees it."""
+    article_id = library.ingest(STORY, article_id="story").id
+    assert "Volcanic ash" in library.ask(GROUNDED, article_id).citations[0].quote.text
+    with make_library(data_dir, CountingEncoder()) as cli:
+        cli.ingest(STORY.replace("Volcanic ash", "Thick fog"), article_id="story")
+    assert "Thick fog" in library.ask(GROUNDED, article_id).citations[0].quote.text
+    with make_library(data_dir, CountingEncoder()) as cli:
+        cli.delete(article_id)
+    with pytest.raises(ArticleNotFoundError):
+        library.ask(GROUNDED, article_id)
+
+
+def test_articles_in_the_old_directory_layout_are_carried_over(
+    data_dir: Path, encoder: CountingEncoder
+) -> None:
+    folder = data_dir / "articles" / "old-story"
+    folder.mkdir(parents=True)
+    article = parse_text(STORY)
+    data = {
+        "id": "old-story",
+        "title": article.title,
+        "created": "2024-01-01T00:00:00+00:00",
+        "text": article.text,
+        "blocks": [[b.start, b.end, b.kind.value] for b in article.blocks],
+    }
+    (folder / "article.json").write_text(json.dumps(data), encoding="utf-8")
+    library = make_library(data_dir, encoder)
+    assert library.ids() == ["old-story"]
+    assert "Volcanic ash" in library.ask(GROUNDED, "old-story").citations[0].quote.text
+    assert encoder.document_calls == 1  # embedded once, on first use
+    assert make_library(data_dir, CountingEncoder()).ids() == ["old-story"]
+
+
+def test_asks_during_concurrent_ingests_and_deletes(library: Library) -> None:
+    """Readers see each article whole and only ever the one they asked about."""
+    stable = library.ingest(STORY, article_id="stable").id
+    errors: list[BaseException] = []
+    stop = threading.Event()
+
+    def writer() -> None:
+        for n in range(30):
+            library.ingest(f"Churn story {n}. The mayor cut a ribbon.", article_id="churn")
+            if n % 2:
+                library.delete("churn")
+        stop.set()
+
+    def reader() -> None:
+        while not stop.is_set():
+            try:
+                answer = library.ask(GROUNDED, stable)
+                assert "Volcanic ash" in answer.citations[0].quote.text
+                try:
+                    churn = library.ask("Who cut a ribbon?", "churn")
+                except ArticleNotFoundError:
+                    continue
+                assert "ribbon" in churn.citations[0].quote.text
+            except BaseException as exc:  # collected and re-raised in the test thread
+                errors.append(exc)
+                stop.set()
+
+    threads = [threading.Thread(target=reader) for _ in range(4)] + [
+        threading.Thread(target=writer)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert not errors, errors[0]

@@ -1,26 +1,26 @@
-"""The article store: atomic save, checked load, stale detection, ids, delete, leftovers."""
+"""The article store: atomic save, checked load, stale detection, ids, delete, old-layout import."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from index.encoder import HashingEncoder
-from index.store import (
-    FORMAT_VERSION,
-    ArticleStore,
-    Manifest,
-    StaleIndexError,
-    checksum,
-    valid_id,
-)
+from index.store import DB_NAME, ArticleStore, StaleIndexError, valid_id
 from qa.article import parse_text, search_text
 from qa.errors import ArticleNotFoundError, IndexMismatchError
 from qa.models import Article
 from qa.segment import segment
+from tests.index.conftest import stored_row, tamper
 
 MODEL = "test/hashing"
 DIM = 64
@@ -39,238 +39,175 @@ def article() -> Article:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> ArticleStore:
-    return ArticleStore(tmp_path / "data")
+def data_dir(tmp_path: Path) -> Path:
+    return tmp_path / "data"
 
 
-def save(store: ArticleStore, article: Article, article_id: str = ID, model: str = MODEL) -> int:
-    """Embed and save an article as the library does; returns the sentence count."""
+@pytest.fixture
+def store(data_dir: Path) -> ArticleStore:
+    return ArticleStore(data_dir)
+
+
+def save(store: ArticleStore, article: Article, article_id: str = ID, model: str = MODEL) -> str:
+    """Embed and save an article as the library does; returns the new revision."""
     sentences = segment(article).sentences
     encoder = HashingEncoder(dim=DIM, name=model)
     vectors = encoder.encode_documents([search_text(s.text, s.kind) for s in sentences])
-    manifest = Manifest.for_article(article, model, DIM, len(sentences))
-    store.save(article_id, article, vectors, manifest, CREATED)
-    return len(sentences)
-
-
-def snapshot(root: Path) -> set[tuple[str, int]]:
-    """Every path under ``root`` with its size (0 for directories)."""
-    return {
-        (str(p.relative_to(root)), p.stat().st_size if p.is_file() else 0) for p in root.rglob("*")
-    }
+    return store.save(article_id, article, vectors, model, CREATED)
 
 
 # --- round trip ------------------------------------------------------------------------------
 
 
 def test_save_load_round_trip(store: ArticleStore, article: Article) -> None:
-    count = save(store, article)
-    loaded, index, created = store.load(ID, MODEL, DIM)
-    assert loaded == article
-    assert loaded.byline == "Jane Doe"
-    assert loaded.url == "https://example.com/b"
-    assert count == 4
-    assert index.ntotal == count
-    assert index.d == DIM
-    assert created == CREATED
+    revision = save(store, article)
+    stored = store.load(ID, MODEL, DIM)
+    assert stored.article == article
+    assert stored.article.byline == "Jane Doe"
+    assert stored.article.url == "https://example.com/b"
+    assert stored.index.ntotal == 4
+    assert stored.index.d == DIM
+    assert stored.created == CREATED
+    assert stored.revision == revision == store.revision(ID)
 
 
-def test_layout_on_disk(store: ArticleStore, article: Article) -> None:
+def test_one_database_file_in_wal_mode(
+    data_dir: Path, store: ArticleStore, article: Article
+) -> None:
     save(store, article)
-    folder = store.root / ID
-    assert sorted(p.name for p in folder.iterdir()) == [
-        "article.json",
-        "manifest.json",
-        "vectors.faiss",
-    ]
-    manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
-    assert manifest["model"] == MODEL
-    assert manifest["dim"] == DIM
-    assert manifest["format_version"] == FORMAT_VERSION
-    assert manifest["text_sha256"] == checksum(article.text)
-    assert manifest["sentences"] == 4
-    data = json.loads((folder / "article.json").read_text(encoding="utf-8"))
-    assert data["id"] == ID
-    assert data["text"] == TEXT
-    assert [name for name in (p.name for p in store.root.iterdir())] == [ID]
+    with sqlite3.connect(data_dir / DB_NAME) as db:
+        assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    row = stored_row(data_dir, ID)
+    assert (row["model"], row["dim"], row["sentences"]) == (MODEL, DIM, 4)
+    assert row["text"] == TEXT
+    assert len(row["vectors"]) == 4 * DIM * 4
 
 
 def test_non_ascii_text_round_trips(store: ArticleStore) -> None:
     article = parse_text("Lula da Silva — Luiz Inácio — said “no” to 北京. Ça va.")
     save(store, article)
-    assert store.load(ID, MODEL, DIM)[0] == article
-    assert "Inácio" in (store.root / ID / "article.json").read_text(encoding="utf-8")
+    assert store.load(ID, MODEL, DIM).article == article
 
 
-def test_save_replaces_an_existing_article(store: ArticleStore, article: Article) -> None:
-    save(store, article)
+def test_save_replaces_an_existing_article_with_a_new_revision(
+    store: ArticleStore, article: Article
+) -> None:
+    first = save(store, article)
     other = parse_text("A different story entirely. It has two sentences.")
-    save(store, other)
-    loaded, index, _ = store.load(ID, MODEL, DIM)
-    assert loaded == other
-    assert index.ntotal == 2
-    assert [p.name for p in store.root.iterdir()] == [ID]  # no .tmp- or .trash- left
+    second = save(store, other)
+    stored = store.load(ID, MODEL, DIM)
+    assert stored.article == other
+    assert stored.index.ntotal == 2
+    assert first != second == stored.revision
+    assert store.ids() == [ID]
 
 
-def test_ids_and_exists(store: ArticleStore, article: Article) -> None:
+def test_ids_exists_and_revision(store: ArticleStore, article: Article) -> None:
     assert store.ids() == []
     save(store, article, "b-second")
     save(store, article, "a-first")
-    (store.root / ".tmp-a-first-123").mkdir()
     assert store.ids() == ["a-first", "b-second"]
     assert store.exists("a-first")
     assert not store.exists("c-third")
-    assert not store.exists(".tmp-a-first-123")
+    assert store.revision("c-third") is None
 
 
-# --- stale indexes ---------------------------------------------------------------------------
+def test_writes_are_seen_by_another_store_on_the_same_directory(
+    data_dir: Path, store: ArticleStore, article: Article
+) -> None:
+    other = ArticleStore(data_dir)
+    revision = save(store, article)
+    assert other.revision(ID) == revision
+    other.delete(ID)
+    assert store.revision(ID) is None
+    other.close()
 
 
-def _edit_json(path: Path, change: Callable[[dict[str, object]], None]) -> None:
-    data = json.loads(path.read_text(encoding="utf-8"))
-    change(data)
-    path.write_text(json.dumps(data), encoding="utf-8")
+# --- stale vectors ---------------------------------------------------------------------------
 
 
 def test_other_model_is_stale(store: ArticleStore, article: Article) -> None:
     save(store, article)
-    with pytest.raises(StaleIndexError, match="model") as info:
+    with pytest.raises(StaleIndexError, match="model is 'test/hashing'") as info:
         store.load(ID, "other/model", DIM)
     assert info.value.article == article
     assert info.value.created == CREATED
+    assert not info.value.text_changed
 
 
 def test_other_dimension_is_stale(store: ArticleStore, article: Article) -> None:
     save(store, article)
-    with pytest.raises(StaleIndexError, match="dim") as info:
+    with pytest.raises(StaleIndexError, match="dim is 64, expected 32"):
         store.load(ID, MODEL, 32)
-    assert info.value.article == article
 
 
-def test_edited_text_is_stale(store: ArticleStore, article: Article) -> None:
+def test_other_segmenter_version_is_stale(
+    data_dir: Path, store: ArticleStore, article: Article
+) -> None:
     save(store, article)
-    path = store.root / ID / "article.json"
-
-    def edit(data: dict[str, object]) -> None:
-        data["text"] = str(data["text"]).replace("Monday", "Friday")  # same length
-
-    _edit_json(path, edit)
-    with pytest.raises(StaleIndexError, match="text_sha256") as info:
-        store.load(ID, MODEL, DIM)
-    assert "on Friday" in info.value.article.text
-    assert info.value.article.blocks == article.blocks
-    assert info.value.created == CREATED
-
-
-def test_other_format_or_segmenter_version_is_stale(store: ArticleStore, article: Article) -> None:
-    save(store, article)
-    path = store.root / ID / "manifest.json"
-
-    def bump(data: dict[str, object]) -> None:
-        data["segmenter_version"] = 999
-
-    _edit_json(path, bump)
+    tamper(data_dir, ID, segmenter_version=0)
     with pytest.raises(StaleIndexError, match="segmenter_version"):
         store.load(ID, MODEL, DIM)
 
 
-def test_sentence_count_disagreeing_with_vectors_is_stale(
-    store: ArticleStore, article: Article
-) -> None:
+def test_edited_text_is_stale(data_dir: Path, store: ArticleStore, article: Article) -> None:
     save(store, article)
-
-    def miscount(data: dict[str, object]) -> None:
-        data["sentences"] = 7
-
-    _edit_json(store.root / ID / "manifest.json", miscount)
-    with pytest.raises(StaleIndexError, match="vectors file holds 4x64"):
+    tamper(data_dir, ID, text=TEXT.replace("Monday", "Friday"))
+    with pytest.raises(StaleIndexError, match="text changed") as info:
         store.load(ID, MODEL, DIM)
+    assert info.value.text_changed
+    assert "Friday" in info.value.article.text
 
 
 @pytest.mark.parametrize(
     "damage",
-    ["truncate", "garbage", "empty", "missing"],
+    [
+        {"vectors": b"\x00" * 10},  # truncated
+        {"vectors": b""},
+        {"sentences": 3},  # count disagrees with the vectors
+        {"vectors_sha256": "0" * 64},  # bytes changed after they were written
+    ],
 )
-def test_damaged_vectors_are_stale(store: ArticleStore, article: Article, damage: str) -> None:
+def test_damaged_vectors_are_stale(
+    data_dir: Path, store: ArticleStore, article: Article, damage: dict[str, Any]
+) -> None:
     save(store, article)
-    path = store.root / ID / "vectors.faiss"
-    raw = path.read_bytes()
-    if damage == "truncate":
-        path.write_bytes(raw[: len(raw) // 2])
-    elif damage == "garbage":
-        path.write_bytes(b"not a faiss index" * 10)
-    elif damage == "empty":
-        path.write_bytes(b"")
-    else:
-        path.unlink()
-    with pytest.raises(StaleIndexError, match="vectors file") as info:
+    tamper(data_dir, ID, **damage)
+    with pytest.raises(StaleIndexError, match="vectors are damaged") as info:
         store.load(ID, MODEL, DIM)
     assert info.value.article == article
-
-
-@pytest.mark.parametrize("damage", ["missing", "garbage", "wrong-shape", "missing-key"])
-def test_damaged_manifest_is_stale(store: ArticleStore, article: Article, damage: str) -> None:
-    save(store, article)
-    path = store.root / ID / "manifest.json"
-    if damage == "missing":
-        path.unlink()
-    elif damage == "garbage":
-        path.write_bytes(b"\xff{{{")
-    elif damage == "wrong-shape":
-        path.write_text("[1, 2, 3]", encoding="utf-8")
-    else:
-
-        def drop_model(data: dict[str, object]) -> None:
-            del data["model"]
-
-        _edit_json(path, drop_model)
-    with pytest.raises(StaleIndexError, match="manifest") as info:
-        store.load(ID, MODEL, DIM)
-    assert info.value.article == article
-    assert info.value.created == CREATED
 
 
 # --- unreadable articles ---------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
-    "content",
+    "blocks",
     [
-        b"{not json",
-        b"\xff\xfe\x00 binary",
-        b"[1, 2]",
-        b'"just a string"',
-        b'{"title": "t", "blocks": []}',
-        b'{"text": 5, "title": "t", "blocks": []}',
-        b'{"text": "Short.", "title": "t", "blocks": [[0, 6, "nonsense"]]}',
-        b'{"text": "Short.", "title": "t", "blocks": [[0, 60, "body"]]}',
-        b'{"text": "Short.", "title": "t", "blocks": [[4, 2, "body"]]}',
-        b'{"text": "Short.", "title": "t", "blocks": [[0, 6]]}',
+        "{not json",
+        '"just a string"',
+        "[[0, 6, 'nonsense']]",
+        '[[0, 6, "nonsense"]]',
+        '[[0, 6000, "body"]]',
+        '[[4, 2, "body"]]',
+        "[[0, 6]]",
     ],
 )
-def test_unreadable_article_json(store: ArticleStore, article: Article, content: bytes) -> None:
+def test_unreadable_blocks(
+    data_dir: Path, store: ArticleStore, article: Article, blocks: str
+) -> None:
     save(store, article)
-    (store.root / ID / "article.json").write_bytes(content)
+    tamper(data_dir, ID, blocks=blocks)
     with pytest.raises(IndexMismatchError, match="unreadable") as info:
         store.load(ID, MODEL, DIM)
     assert not isinstance(info.value, StaleIndexError)
 
 
-def test_article_json_that_is_a_directory(store: ArticleStore, article: Article) -> None:
-    save(store, article)
-    path = store.root / ID / "article.json"
-    path.unlink()
-    path.mkdir()
-    with pytest.raises(IndexMismatchError, match="unreadable"):
-        store.load(ID, MODEL, DIM)
-
-
-def test_missing_article_json_is_not_found(store: ArticleStore, article: Article) -> None:
-    save(store, article)
-    (store.root / ID / "article.json").unlink()
-    assert not store.exists(ID)
-    with pytest.raises(ArticleNotFoundError):
-        store.load(ID, MODEL, DIM)
+def test_a_file_that_is_not_a_database(data_dir: Path) -> None:
+    data_dir.mkdir()
+    (data_dir / DB_NAME).write_bytes(b"this is not SQLite" * 100)
+    with pytest.raises(IndexMismatchError, match="not a readable article database"):
+        ArticleStore(data_dir)
 
 
 def test_unknown_id_is_not_found(store: ArticleStore) -> None:
@@ -282,34 +219,25 @@ def test_unknown_id_is_not_found(store: ArticleStore) -> None:
 
 BAD_IDS = [
     "../../etc/passwd",
-    "../victim",
     "..",
-    ".",
     "",
     "a" * 65,
     "x" * 10_000,
     "a/b",
     "a\\b",
-    "/abs",
     ".tmp-x",
     "-leading-dash",
     "with space",
     "ümlaut",
     "new\nline",
     "id\x00nul",
+    "x'; DROP TABLE articles; --",
 ]
 
 
 @pytest.mark.parametrize("bad", BAD_IDS)
-def test_invalid_ids_never_reach_the_filesystem(
-    tmp_path: Path, store: ArticleStore, article: Article, bad: str
-) -> None:
-    victim = tmp_path / "victim"
-    victim.mkdir()
-    (victim / "article.json").write_text("{}", encoding="utf-8")
+def test_invalid_ids_are_never_stored(store: ArticleStore, article: Article, bad: str) -> None:
     save(store, article)
-    before = snapshot(tmp_path)
-
     assert not valid_id(bad)
     assert not store.exists(bad)
     with pytest.raises(ArticleNotFoundError) as info:
@@ -319,17 +247,13 @@ def test_invalid_ids_never_reach_the_filesystem(
         store.delete(bad)
     with pytest.raises(ArticleNotFoundError):
         save(store, article, article_id=bad)
-
-    assert snapshot(tmp_path) == before
-    assert (victim / "article.json").is_file()
+    assert store.ids() == [ID]
+    assert store.load(ID, MODEL, DIM).article == article
 
 
 @pytest.mark.parametrize("good", ["a", "default", "A1_b-2", "9" * 64, "mexico-grants-1a2b3c4d"])
 def test_valid_ids(good: str) -> None:
     assert valid_id(good)
-
-
-# --- delete and leftovers --------------------------------------------------------------------
 
 
 def test_delete(store: ArticleStore, article: Article) -> None:
@@ -338,19 +262,89 @@ def test_delete(store: ArticleStore, article: Article) -> None:
     store.delete(ID)
     assert not store.exists(ID)
     assert store.ids() == ["keep-me"]
-    assert [p.name for p in store.root.iterdir()] == ["keep-me"]  # no .trash- left
     with pytest.raises(ArticleNotFoundError):
         store.load(ID, MODEL, DIM)
     with pytest.raises(ArticleNotFoundError):
         store.delete(ID)
-    assert store.load("keep-me", MODEL, DIM)[0] == article
+    assert store.load("keep-me", MODEL, DIM).article == article
 
 
-def test_clean_leftovers(store: ArticleStore, article: Article) -> None:
-    save(store, article)
-    for name in (f".tmp-{ID}-0123abcd", f".trash-{ID}-4567ef01"):
-        (store.root / name).mkdir()
-        (store.root / name / "article.json").write_text("{}", encoding="utf-8")
-    store.clean_leftovers()
-    assert [p.name for p in store.root.iterdir()] == [ID]
-    assert store.load(ID, MODEL, DIM)[0] == article
+# --- the old directory layout ----------------------------------------------------------------
+
+
+def _legacy_article(root: Path, article_id: str, article: Article) -> None:
+    folder = root / article_id
+    folder.mkdir(parents=True)
+    data = {
+        "id": article_id,
+        "title": article.title,
+        "url": article.url,
+        "byline": article.byline,
+        "publisher": article.publisher,
+        "created": CREATED,
+        "text": article.text,
+        "blocks": [[b.start, b.end, b.kind.value] for b in article.blocks],
+    }
+    (folder / "article.json").write_text(json.dumps(data), encoding="utf-8")
+
+
+def test_old_directories_are_imported_once(
+    data_dir: Path, store: ArticleStore, article: Article
+) -> None:
+    legacy = data_dir / "articles"
+    _legacy_article(legacy, "old-one", article)
+    (legacy / "broken").mkdir()
+    (legacy / "broken" / "article.json").write_text("{nope", encoding="utf-8")
+    assert store.import_directories(legacy) == 1
+    assert not legacy.exists()
+    assert store.ids() == ["old-one"]
+    # Imported without vectors: the first load asks for them to be built from the text.
+    with pytest.raises(StaleIndexError) as info:
+        store.load("old-one", MODEL, DIM)
+    assert info.value.article == article
+    assert info.value.created == CREATED
+
+
+# --- crashes ---------------------------------------------------------------------------------
+
+WRITER = """
+import sys
+from pathlib import Path
+from index.encoder import HashingEncoder
+from index.store import ArticleStore
+from qa.article import parse_text
+from qa.segment import segment
+
+store = ArticleStore(Path(sys.argv[1]))
+encoder = HashingEncoder(dim=64, name="test/hashing")
+print("ready", flush=True)
+n = 0
+while True:
+    n += 1
+    text = " ".join(f"Sentence {i} of version {n} is here." for i in range(400))
+    article = parse_text(text, title=f"Version {n}")
+    vectors = encoder.encode_documents([s.text for s in segment(article).sentences])
+    store.save(f"a{n % 3}", article, vectors, "test/hashing", "now")
+    if n % 5 == 0:
+        store.delete(f"a{n % 3}")
+"""
+
+
+def test_kill_9_while_writing_leaves_every_article_whole(data_dir: Path) -> None:
+    """SIGKILL a process in a tight save/delete loop; every row left behind loads cleanly."""
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    for delay in (0.3, 0.55, 0.8):
+        with subprocess.Popen(
+            [sys.executable, "-c", WRITER, str(data_dir)], stdout=subprocess.PIPE, env=env
+        ) as writer:
+            assert writer.stdout is not None
+            assert writer.stdout.readline() == b"ready\n"
+            time.sleep(delay)
+            writer.send_signal(signal.SIGKILL)
+        store = ArticleStore(data_dir)
+        for article_id in store.ids():
+            stored = store.load(article_id, "test/hashing", 64)
+            assert stored.index.ntotal == len(segment(stored.article).sentences) == 400
+        store.close()
+    assert ArticleStore(data_dir).ids()  # the loop did write something

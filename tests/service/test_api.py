@@ -10,6 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from index.encoder import Encoder, HashingEncoder
+from index.store import DB_NAME
 from service.app import create_app
 from service.settings import Settings
 from tests.service.conftest import SlowStart, ready_client
@@ -261,4 +262,4 @@ def test_openapi_documents_every_field(client: TestClient) -> None:
 
 
 def test_data_dir_is_created_under_settings(settings: Settings, client: TestClient) -> None:
-    assert (Path(settings.data_dir) / "articles" / "default" / "manifest.json").is_file()
+    assert (Path(settings.data_dir) / DB_NAME).is_file()
