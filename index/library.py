@@ -172,6 +172,17 @@ class Library:
                 logger.error("%s", exc)
         return found
 
+    def rebuild_stale(self) -> int:
+        """Re-embed every article whose stored vectors do not fit the current encoder, so a
+        model change is paid for at start-up rather than by the first reader of each article."""
+        stale = self.store.stale_ids(self.encoder.name, self.encoder.dim)
+        for article_id in stale:
+            try:
+                self.get(article_id)
+            except (ArticleNotFoundError, IndexMismatchError) as exc:
+                logger.error("cannot rebuild %r: %s", article_id, exc)
+        return len(stale)
+
     def delete(self, article_id: str) -> None:
         self.store.delete(article_id)
         with self._lock:

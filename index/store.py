@@ -240,6 +240,17 @@ class ArticleStore:
         vectors = np.frombuffer(data, dtype=np.float32).reshape(row["sentences"], dim)
         return Stored(article, build_faiss(vectors), created, str(row["revision"]))
 
+    def stale_ids(self, model: str, dim: int) -> list[str]:
+        """Articles whose vectors were built otherwise or have the wrong size, found without
+        reading any vectors (SQLite knows a blob's length from its record header)."""
+        with self._query() as db:
+            rows = db.execute(
+                "SELECT id FROM articles WHERE model != ? OR dim != ? OR segmenter_version != ? "
+                "OR length(vectors) != sentences * dim * 4 ORDER BY id",
+                (model, dim, SEGMENTER_VERSION),
+            )
+            return [row["id"] for row in rows]
+
     def delete(self, article_id: str) -> None:
         with self._query() as db:
             deleted = db.execute("DELETE FROM articles WHERE id = ?", (article_id,)).rowcount

@@ -48,7 +48,8 @@ class Runtime:
         self.ready = threading.Event()
 
     def load(self) -> None:
-        """Load the model, open the store and index the bundled article if needed."""
+        """Load the model, open the store and index the bundled article if needed; then, with
+        requests already served, rebuild any other article whose vectors are stale."""
         started = time.perf_counter()
         try:
             library = build_library(self.settings, self._encoder_factory(self.settings))
@@ -60,8 +61,11 @@ class Runtime:
         except Exception as exc:
             logger.exception("start-up failed")
             self.error = f"start-up failed: {exc}"
+            return
         finally:
             self.ready.set()
+        if rebuilt := library.rebuild_stale():
+            logger.info("rebuilt the stale vectors of %d articles", rebuilt)
 
 
 def get_runtime(request: Request) -> Runtime:

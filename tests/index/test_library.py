@@ -355,3 +355,17 @@ def test_asks_during_concurrent_ingests_and_deletes(library: Library) -> None:
     for thread in threads:
         thread.join(30)
     assert not errors, errors[0]
+
+
+def test_rebuild_stale_finds_vectors_of_another_model_without_a_reader(
+    data_dir: Path, library: Library
+) -> None:
+    library.ingest(STORY, article_id="story")
+    library.ingest("A second story. It is short.", article_id="short")
+    tamper(data_dir, "short", vectors=b"")
+    counting = CountingEncoder(name="other/model")
+    reopened = make_library(data_dir, counting)
+    assert reopened.rebuild_stale() == 2
+    assert counting.document_calls == 2
+    assert reopened.rebuild_stale() == 0
+    assert stored_row(data_dir, "story")["model"] == "other/model"

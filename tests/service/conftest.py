@@ -16,7 +16,6 @@ from index.ranker import RankerWeights
 from service.app import create_app
 from service.settings import Settings
 
-
 # Requests come from loopback, as from a local editor: writes need no key there.
 LOOPBACK = ("127.0.0.1", 50000)
 
