@@ -34,7 +34,8 @@ _PUBLISHER = re.compile(
     r"(?:\d{4}\s+)?(?P<name>[^\n]{2,80}?)\.?$",
     re.IGNORECASE,
 )
-_TERMINAL = '.!?;:,"”’)…'
+# Full-width marks end CJK sentences, which have no spaces to count words by.
+_TERMINAL = '.!?;:,"”’)…。！？」』'
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _XML_DECLARATION = re.compile(r"^\s*<\?xml[^>]*\?>")
@@ -65,6 +66,8 @@ def classify(block: str) -> Kind:
     if (
         "\n" not in block.strip()
         and len(words) <= 14
+        # Few words but many characters is a paragraph without spaces (CJK text, one long token).
+        and len(line) <= MAX_TITLE_CHARS
         and line[-1] not in _TERMINAL
         and any(c.isalpha() for c in line)
     ):

@@ -77,7 +77,9 @@ _ABBREVIATIONS = frozenset(
     ]
 )
 # Candidate boundary: terminal punctuation, optional closing quotes/brackets, then whitespace.
-_BOUNDARY = re.compile(r"[.!?…]+[\"'”’)\]]*(?=\s+[\"'“‘(\[]?[A-Z0-9À-ÖØ-Þ])")
+# A match starts only where a run of punctuation starts: retrying from every character of a long
+# run ("......") would take quadratic time, long enough to hang a request.
+_BOUNDARY = re.compile(r"(?<![.!?…])[.!?…]+[\"'”’)\]]*(?=\s+[\"'“‘(\[]?[A-Z0-9À-ÖØ-Þ])")
 MAX_SENTENCE_CHARS = 1000
 PASSAGE_SENTENCES = 3
 PASSAGE_CHARS = 700

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
@@ -20,17 +21,40 @@ MAX_QUESTION_CHARS = 1000
 MAX_HISTORY = 50
 
 
+def _encodable(value: object) -> object:
+    """JSON may carry lone surrogates ("\\ud800" escapes): Python accepts them, but UTF-8 cannot
+    encode them, so they would fail later in storage or when the response is written."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise ValueError(
+                f"character {exc.start} is a lone surrogate (\\u{ord(value[exc.start]):04x}), "
+                "which is not valid Unicode; send UTF-8 text"
+            ) from None
+    return value
+
+
+_S = TypeVar("_S", bound=str)
+# Every request string: wrap the constrained type, Unicode[Annotated[str, ...]], so the check runs
+# first and constraints keep their own messages (a constraint placed after it would not).
+Unicode = Annotated[_S, BeforeValidator(_encodable)]
+
+
 def _not_blank(question: str) -> str:
     if not question:
         raise ValueError("the question is empty; ask something about the article")
     return question
 
 
-Question = Annotated[
-    str,
-    StringConstraints(strip_whitespace=True, max_length=MAX_QUESTION_CHARS),
-    AfterValidator(_not_blank),
+Question = Unicode[
+    Annotated[
+        str,
+        StringConstraints(strip_whitespace=True, max_length=MAX_QUESTION_CHARS),
+        AfterValidator(_not_blank),
+    ]
 ]
+_HistoryItem = Unicode[Annotated[str, StringConstraints(max_length=MAX_QUESTION_CHARS)]]
 
 
 class AskRequest(BaseModel):
@@ -39,9 +63,11 @@ class AskRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     question: Question = Field(description="The question, 1 to 1000 characters.")
-    article_id: str = Field("default", max_length=200, description="Which article to ask about.")
+    article_id: Unicode[Annotated[str, StringConstraints(max_length=200)]] = Field(
+        "default", description="Which article to ask about."
+    )
     top_k: int = Field(3, ge=1, le=10, description="How many citations to return (1-10).")
-    history: list[Annotated[str, StringConstraints(max_length=MAX_QUESTION_CHARS)]] = Field(
+    history: list[_HistoryItem] = Field(
         default_factory=list,
         max_length=MAX_HISTORY,
         description="The reader's earlier questions in this conversation, oldest first.",
@@ -102,10 +128,18 @@ class ArticleIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    text: str | None = Field(None, description="Plain text; paragraphs separated by blank lines.")
-    html: str | None = Field(None, description="An HTML page; scripts and navigation are dropped.")
-    title: str | None = Field(None, max_length=500, description="Title; derived when omitted.")
-    url: str | None = Field(None, max_length=2000, description="Where the article is published.")
+    text: Unicode[str] | None = Field(
+        None, description="Plain text; paragraphs separated by blank lines."
+    )
+    html: Unicode[str] | None = Field(
+        None, description="An HTML page; scripts and navigation are dropped."
+    )
+    title: Unicode[Annotated[str, StringConstraints(max_length=500)]] | None = Field(
+        None, description="Title; derived when omitted."
+    )
+    url: Unicode[Annotated[str, StringConstraints(max_length=2000)]] | None = Field(
+        None, description="Where the article is published."
+    )
 
     @model_validator(mode="after")
     def _one_source(self) -> ArticleIn:

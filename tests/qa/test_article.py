@@ -186,6 +186,9 @@ def test_blank_line_with_no_break_space_separates_paragraphs() -> None:
         ("The mayor spoke on Monday.", Kind.BODY),
         ("Readers wrote in", Kind.HEADING),  # "read" inside a word is not boilerplate
         ("1234 5678", Kind.BODY),  # no letter: not a heading
+        ("墨西哥给予格拉斯庇护", Kind.HEADING),
+        ("墨西哥给予格拉斯庇护。他在使馆。", Kind.BODY),  # full-width full stop
+        ("x" * (MAX_TITLE_CHARS + 1), Kind.BODY),  # one word, but longer than any title
     ],
 )
 def test_classify(line: str, kind: Kind) -> None:

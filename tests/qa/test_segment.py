@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from qa.article import parse_text
+from qa.article import MAX_TITLE_CHARS, parse_html, parse_text
 from qa.errors import EmptyArticleError
 from qa.models import Article, Block, Kind, Segmentation
 from qa.segment import (
@@ -135,6 +137,17 @@ def test_long_run_without_spaces_is_cut_hard() -> None:
     assert [len(p) for p in split(text)] == [MAX_SENTENCE_CHARS, MAX_SENTENCE_CHARS, 5]
 
 
+@pytest.mark.parametrize("run", [".", "?!", "…"])
+def test_long_run_of_punctuation_is_split_in_linear_time(run: str) -> None:
+    text = run * (30_000 // len(run))
+    started = time.perf_counter()
+    pieces = split(text)
+    # Backtracking from every character of the run took about 20 s here; linear is milliseconds.
+    assert time.perf_counter() - started < 1
+    assert "".join(pieces) == text
+    assert all(len(p) <= MAX_SENTENCE_CHARS for p in pieces)
+
+
 @pytest.mark.parametrize("gap", ["  ", " \u00a0", "\u00a0", " \t", "\n", " \u2028 "])
 def test_long_sentence_pieces_are_trimmed_whatever_the_whitespace(gap: str) -> None:
     text = gap.join(["word"] * 600)
@@ -213,8 +226,12 @@ def _check_text(source: str) -> None:
     assert_invariants(article, segment(article))
 
 
+# Every code point, lone surrogates and unassigned ones included.
+_ANY_CHAR = st.characters(exclude_categories=())
+
+
 @settings(max_examples=200, deadline=None)
-@given(st.text())
+@given(st.text(_ANY_CHAR))
 def test_invariant_over_any_text(source: str) -> None:
     _check_text(source)
 
@@ -244,3 +261,32 @@ def test_invariant_over_sentence_like_text(source: str) -> None:
 def test_invariant_over_long_paragraphs(words: list[str], gaps: list[str]) -> None:
     source = "".join(word + gaps[i % len(gaps)] for i, word in enumerate(words))
     _check_text(source)
+
+
+_MARKUP = st.sampled_from(
+    ["<p>", "</p>", "<h2>", "</h2>", "<li>", "<br>", "<div>", "</div>", "<pre>", "<script>",
+     "</script>", "<!--", "-->", "&amp;", "&#0;", "&#xd800;", "&#x10ffff;", ". ", "\n\n"]
+)  # fmt: skip
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.text(_ANY_CHAR, max_size=12) | _MARKUP, max_size=30).map("".join))
+def test_invariant_over_any_html(source: str) -> None:
+    try:
+        article = parse_html(source)
+    except EmptyArticleError:
+        return
+    article.text.encode("utf-8")
+    assert_invariants(article, segment(article))
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    st.text(st.characters(categories=["L", "M", "N"]), min_size=MAX_TITLE_CHARS + 1, max_size=3000)
+)
+@example("今天天气很好我们去公园" * 20)
+def test_paragraph_without_spaces_is_citable(source: str) -> None:
+    """Few words but many characters (CJK text, one long token) is a paragraph, not a heading."""
+    article = parse_text(source)
+    assert [b.kind for b in article.blocks] == [Kind.BODY]
+    assert_invariants(article, segment(article))
