@@ -38,8 +38,7 @@ def create_app(
         loading = asyncio.create_task(asyncio.to_thread(runtime.load))
         yield
         await loading
-        if runtime.library is not None:
-            runtime.library.close()
+        runtime.close()
 
     app = FastAPI(
         title="article-qa",

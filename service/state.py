@@ -67,6 +67,13 @@ class Runtime:
         if rebuilt := library.rebuild_stale():
             logger.info("rebuilt the stale vectors of %d articles", rebuilt)
 
+    def close(self) -> None:
+        """Back to the not-ready state, so an app started again never serves a closed store."""
+        library, self.library = self.library, None
+        self.ready.clear()
+        if library is not None:
+            library.close()
+
 
 def get_runtime(request: Request) -> Runtime:
     runtime: Runtime = request.app.state.runtime
