@@ -4,7 +4,24 @@ Math libraries are pinned to one thread here, before numpy, faiss or torch load,
 comparable on a small shared machine (one thread per core is badly slow when a core is busy).
 """
 
+import argparse
 import os
 
 for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_variable, "1")
+
+
+from index.encoder import BACKENDS, DEFAULT_BACKEND, Backend, Encoder, load_encoder  # noqa: E402
+
+
+def add_backend_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--backend", choices=BACKENDS, default=DEFAULT_BACKEND, help="encoder backend"
+    )
+
+
+def bench_encoder(backend: Backend) -> Encoder:
+    """The real encoder as the service loads it by default, but with one thread."""
+    from service.settings import Settings
+
+    return load_encoder(backend=backend, threads=1, cache_dir=Settings().model_cache)

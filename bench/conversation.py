@@ -21,12 +21,13 @@ worse must stay empty), how well ``is_followup`` matches the labels, then every 
 
 from __future__ import annotations
 
+import argparse
 import json
 import tempfile
 from pathlib import Path
 from typing import Any
 
-from index.encoder import SentenceTransformerEncoder
+from bench import add_backend_option, bench_encoder
 from index.library import Library
 from qa.followup import is_followup, resolve
 
@@ -72,10 +73,13 @@ def rate(hits: list[bool]) -> float | None:
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_backend_option(parser)
+    args = parser.parse_args()
     data: dict[str, Any] = json.loads(CONVERSATIONS.read_text(encoding="utf-8"))
     dialogues: list[dict[str, Any]] = data["dialogues"]
     with tempfile.TemporaryDirectory() as tmp:
-        library = Library(Path(tmp), SentenceTransformerEncoder(threads=1))
+        library = Library(Path(tmp), bench_encoder(args.backend))
         ids = load_articles(library, data["articles"])
         check_gold(library, ids, dialogues)
         rows: list[dict[str, Any]] = []

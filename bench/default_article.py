@@ -10,6 +10,7 @@ article's non-empty lines (boilerplate included, as a naive system would index t
 
 from __future__ import annotations
 
+import argparse
 import json
 import statistics
 import sys
@@ -20,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from index.encoder import SentenceTransformerEncoder
+from bench import add_backend_option, bench_encoder
 from index.lexical import LexicalIndex
 from index.library import DEFAULT_ARTICLE, Library
 
@@ -32,10 +33,13 @@ def _hit(text: str, gold: list[str]) -> bool:
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_backend_option(parser)
+    args = parser.parse_args()
     data: dict[str, Any] = json.loads(QUESTIONS.read_text(encoding="utf-8"))
     answerable: list[dict[str, Any]] = data["answerable"]
     off_topic: list[str] = data["off_topic"]
-    encoder = SentenceTransformerEncoder(threads=1)
+    encoder = bench_encoder(args.backend)
     lines = [line.strip() for line in DEFAULT_ARTICLE.read_text("utf-8").splitlines()]
     lines = [line for line in lines if line]
     line_vectors = encoder.encode_documents(lines)

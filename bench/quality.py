@@ -28,9 +28,9 @@ from typing import Any, TextIO
 import faiss
 import numpy as np
 
+from bench import add_backend_option, bench_encoder
 from bench.squad import DEFAULT_DATA, TOP_K, Span, hit_rank, load_articles
 from bench.training import FOLDS, Example, examples_for, fit, fold_of
-from index.encoder import SentenceTransformerEncoder
 from index.features import FEATURES, FloatArray
 from index.fusion import convex
 from index.library import Library
@@ -99,6 +99,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         "--threshold", type=float, help="fixed confidence threshold instead of each fold's own"
     )
     parser.add_argument("--dump", type=Path, help="write one JSON row per question here")
+    add_backend_option(parser)
     return parser.parse_args(argv)
 
 
@@ -107,7 +108,7 @@ def run(args: argparse.Namespace, dump: TextIO | None) -> dict[str, Any]:
     faiss.omp_set_num_threads(1)
     articles = load_articles(args.data, args.articles, args.max_questions)
     folds = fold_of([a.title for a in articles])
-    encoder = SentenceTransformerEncoder(threads=1)
+    encoder = bench_encoder(args.backend)
     started = time.perf_counter()
     product, references = Tally(), {"dense": Tally(), "bm25": Tally(), "blend50": Tally()}
     latencies: list[float] = []

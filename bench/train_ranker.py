@@ -17,9 +17,9 @@ from pathlib import Path
 
 import faiss
 
+from bench import add_backend_option, bench_encoder
 from bench.squad import DEFAULT_DATA, load_articles
 from bench.training import examples_for, train_all
-from index.encoder import SentenceTransformerEncoder
 from index.library import Library
 from index.ranker import DEFAULT_WEIGHTS, RankerWeights
 
@@ -28,16 +28,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.train_ranker", description=__doc__)
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="SQuAD data directory")
     parser.add_argument("--out", type=Path, default=DEFAULT_WEIGHTS, help="weights file to write")
+    add_backend_option(parser)
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(message)s")
     faiss.omp_set_num_threads(1)
-    encoder = SentenceTransformerEncoder(threads=1)
+    encoder = bench_encoder(args.backend)
     examples = []
     with tempfile.TemporaryDirectory(prefix="train-ranker-") as data_dir:
         library = Library(Path(data_dir), encoder, RankerWeights.blend())
         for squad in load_articles(args.data, None, None):
             examples += examples_for(library, library.ingest(squad.text, title=squad.title), squad)
-    weights = train_all(examples, args.out)
+    weights = train_all(examples, args.out, encoder.name)
     print(json.dumps({"out": str(args.out), "threshold": weights.threshold, **weights.provenance}))
 
 

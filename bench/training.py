@@ -108,13 +108,14 @@ def fit(examples: Sequence[Example], provenance: dict[str, Any]) -> RankerWeight
     return RankerWeights(ranker, confidence, round(threshold, 4), provenance)
 
 
-def train_all(examples: Sequence[Example], path: Path) -> RankerWeights:
+def train_all(examples: Sequence[Example], path: Path, encoder: str) -> RankerWeights:
     """Fit on every article and write the shipped weights file."""
     titles = sorted({e.article for e in examples})
     weights = fit(
         examples,
         {
             "trained_by": "python -m bench.train_ranker",
+            "encoder": encoder,
             "data": "SQuAD v1.1 dev (24 articles) + v2.0 unanswerable, ../shared/data",
             "articles": len(titles),
             "questions": sum(e.answerable for e in examples),

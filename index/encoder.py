@@ -11,7 +11,7 @@ import os
 import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import Literal, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -24,6 +24,9 @@ Vectors = npt.NDArray[np.float32]
 Progress = Callable[[int, int], None]
 
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+Backend = Literal["onnx", "torch"]
+BACKENDS: tuple[Backend, ...] = ("onnx", "torch")
+DEFAULT_BACKEND: Backend = "onnx"
 _BUNDLED_NAMES = {DEFAULT_MODEL, "all-MiniLM-L6-v2"}
 _PROGRESS_CHUNK = 256  # sentences encoded between progress reports
 
@@ -62,6 +65,22 @@ def resolve_model_path(name: str) -> Path:
         f"model {name!r} is not available offline; set ARTICLE_QA_MODEL to a local model "
         f"directory or to {DEFAULT_MODEL!r}"
     )
+
+
+def encode_in_chunks(
+    texts: Sequence[str],
+    encode: Callable[[Sequence[str]], Vectors],
+    dim: int,
+    chunk: int,
+    progress: Progress | None,
+) -> Vectors:
+    """Encode ``chunk`` texts at a time, reporting progress after each chunk."""
+    parts = [np.zeros((0, dim), dtype=np.float32)]
+    for i in range(0, len(texts), chunk):
+        parts.append(encode(texts[i : i + chunk]))
+        if progress:
+            progress(min(i + chunk, len(texts)), len(texts))
+    return np.vstack(parts)
 
 
 class SentenceTransformerEncoder:
@@ -103,12 +122,28 @@ class SentenceTransformerEncoder:
         return self._encode(texts)
 
     def encode_documents(self, texts: Sequence[str], progress: Progress | None = None) -> Vectors:
-        chunks = [np.zeros((0, self.dim), dtype=np.float32)]
-        for i in range(0, len(texts), _PROGRESS_CHUNK):
-            chunks.append(self._encode(texts[i : i + _PROGRESS_CHUNK]))
-            if progress:
-                progress(min(i + _PROGRESS_CHUNK, len(texts)), len(texts))
-        return np.vstack(chunks)
+        return encode_in_chunks(texts, self._encode, self.dim, _PROGRESS_CHUNK, progress)
+
+
+def load_encoder(
+    name: str = DEFAULT_MODEL,
+    backend: Backend = DEFAULT_BACKEND,
+    threads: int = 1,
+    cache_dir: Path = Path("var/models"),
+    ingest_threads: int = 2,
+) -> Encoder:
+    """The real encoder: int8 ONNX (fast; the default) or PyTorch (the float reference).
+
+    ``cache_dir`` holds the one-time ONNX export; ``ingest_threads`` applies to ONNX only
+    (PyTorch's thread count is global to the process).
+    """
+    if backend == "torch":
+        return SentenceTransformerEncoder(name, threads=threads)
+    if backend == "onnx":
+        from index.onnx_encoder import OnnxEncoder  # imports this module: loaded late
+
+        return OnnxEncoder(name, cache_dir, threads=threads, ingest_threads=ingest_threads)
+    raise ModelUnavailableError(f"unknown backend {backend!r}; use one of {', '.join(BACKENDS)}")
 
 
 class HashingEncoder:

@@ -10,7 +10,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from index.encoder import Encoder, SentenceTransformerEncoder
+from index.encoder import Encoder, load_encoder
 from index.library import Library
 from index.ranker import RankerWeights
 from service.problems import NotReadyError
@@ -22,7 +22,13 @@ EncoderFactory = Callable[[Settings], Encoder]
 
 
 def real_encoder(settings: Settings) -> Encoder:
-    return SentenceTransformerEncoder(settings.model, threads=settings.threads)
+    return load_encoder(
+        settings.model,
+        settings.backend,
+        settings.threads,
+        settings.model_cache,
+        settings.ingest_threads,
+    )
 
 
 def build_library(settings: Settings, encoder: Encoder) -> Library:

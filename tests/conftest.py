@@ -7,7 +7,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from index.encoder import HashingEncoder, SentenceTransformerEncoder
+from index.encoder import Encoder, HashingEncoder, load_encoder
+from service.settings import Settings
 
 
 @pytest.fixture(autouse=True)
@@ -24,6 +25,8 @@ def fake_encoder() -> HashingEncoder:
 
 
 @pytest.fixture(scope="session")
-def minilm() -> Iterator[SentenceTransformerEncoder]:
-    """The real bundled MiniLM, loaded once per test session."""
-    yield SentenceTransformerEncoder(threads=1)
+def minilm() -> Iterator[Encoder]:
+    """The real bundled MiniLM as the service loads it by default, once per test session (the
+    ONNX export is cached where the server keeps it, so the browser and soak servers reuse it)."""
+    settings = Settings()
+    yield load_encoder(settings.model, settings.backend, 1, settings.model_cache)

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
-from index.encoder import SentenceTransformerEncoder
+from index.encoder import Encoder
 from service.app import create_app
 from service.settings import Settings
 from tests.service.conftest import ready_client
@@ -16,7 +16,7 @@ pytestmark = pytest.mark.model
 
 
 @pytest.fixture
-def real_client(settings: Settings, minilm: SentenceTransformerEncoder) -> Iterator[TestClient]:
+def real_client(settings: Settings, minilm: Encoder) -> Iterator[TestClient]:
     shipped = settings.model_copy(update={"ranker_weights": None})
     yield from ready_client(create_app(shipped, lambda _: minilm))
 

@@ -1,0 +1,75 @@
+"""The int8 ONNX encoder: the same model as PyTorch within quantisation error, exported once."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import index.onnx_encoder as onnx_module
+from index.encoder import Encoder, ModelUnavailableError, SentenceTransformerEncoder
+from index.onnx_encoder import BACKEND_SUFFIX, OnnxEncoder, _pooling, cached_model_path
+
+SENTENCES = [
+    "Mexico granted political asylum to former Ecuadorian Vice President Jorge Glas.",
+    "Glas has been living in the Mexican embassy in Quito since December.",
+    "Who wrote this article?",
+    "The council approved the budget on Monday.",
+]
+
+
+def test_pooling_follows_the_model_config(tmp_path: Path) -> None:
+    assert _pooling(tmp_path) == "mean"  # no config: sentence-transformers' default
+    (tmp_path / "1_Pooling").mkdir()
+    config = tmp_path / "1_Pooling" / "config.json"
+    config.write_text(json.dumps({"pooling_mode_cls_token": True}))
+    assert _pooling(tmp_path) == "cls"
+    config.write_text(
+        json.dumps({"pooling_mode_mean_tokens": False, "pooling_mode_max_tokens": True})
+    )
+    with pytest.raises(ModelUnavailableError, match="ARTICLE_QA_BACKEND=torch"):
+        _pooling(tmp_path)
+
+
+def test_the_cache_key_follows_the_weights(tmp_path: Path) -> None:
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "model.safetensors").write_bytes(b"weights")
+    first = cached_model_path(model, tmp_path / "cache")
+    assert first == cached_model_path(model, tmp_path / "cache")
+    (model / "model.safetensors").write_bytes(b"other weights")
+    assert cached_model_path(model, tmp_path / "cache") != first
+
+
+@pytest.mark.model
+def test_close_to_the_float_model(minilm: Encoder) -> None:
+    assert isinstance(minilm, OnnxEncoder)
+    assert minilm.name.endswith(BACKEND_SUFFIX)
+    assert minilm.dim == 384
+    vectors = minilm.encode_documents(SENTENCES)
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-4)
+    reference = SentenceTransformerEncoder(threads=1).encode_documents(SENTENCES)
+    assert float((vectors * reference).sum(axis=1).min()) > 0.98
+
+
+@pytest.mark.model
+def test_documents_keep_their_order(minilm: Encoder) -> None:
+    """Batches are sorted by length inside; the result must not be. (Not equal to one-by-one:
+    int8 activations are scaled per batch, so batch-mates move a vector slightly.)"""
+    batch = minilm.encode_documents(SENTENCES * 20)
+    one_by_one = np.vstack([minilm.encode_queries([s]) for s in SENTENCES * 20])
+    assert float((batch * one_by_one).sum(axis=1).min()) > 0.98
+
+
+@pytest.mark.model
+def test_a_second_start_reuses_the_export(minilm: Encoder, monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_export(*_: object) -> None:
+        raise AssertionError("exported again")
+
+    monkeypatch.setattr(onnx_module, "export_int8", no_export)
+    from service.settings import Settings
+
+    again = OnnxEncoder(cache_dir=Settings().model_cache)
+    assert np.allclose(again.encode_queries(SENTENCES), minilm.encode_queries(SENTENCES))
