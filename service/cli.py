@@ -37,9 +37,15 @@ def _progress(done: int, total: int) -> None:
 def _serve(args: argparse.Namespace, settings: Settings) -> None:
     import uvicorn
 
-    from service.app import create_app
-
-    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="info")
+    # An import string, so each of several workers builds its own app (from the same settings).
+    uvicorn.run(
+        "service.app:create_app",
+        factory=True,
+        workers=settings.workers,
+        host=args.host,
+        port=args.port,
+        log_level="info",
+    )
 
 
 def _ingest(args: argparse.Namespace, settings: Settings) -> None:
