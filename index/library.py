@@ -13,9 +13,11 @@ import logging
 import re
 import threading
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from index.archive import Archive
 from index.encoder import Encoder, Progress
 from index.ranker import RankerWeights
 from index.retriever import IndexedArticle, Retriever, assemble
@@ -24,7 +26,7 @@ from qa.article import parse_html, parse_text, search_text
 from qa.compose import compose
 from qa.errors import ArticleNotFoundError, ArticleTooLargeError, IndexMismatchError
 from qa.followup import resolve
-from qa.models import Answer, Article
+from qa.models import Answer, Article, Sentence
 from qa.segment import segment
 
 logger = logging.getLogger(__name__)
@@ -39,6 +41,16 @@ def new_id(article: Article) -> str:
     slug = re.sub(r"[^a-z0-9]+", "-", article.title.lower()).strip("-")[:40].strip("-")
     digest = hashlib.sha256(f"{article.title}\n{article.text}".encode()).hexdigest()[:8]
     return f"{slug}-{digest}" if slug else digest
+
+
+@dataclass(frozen=True, slots=True)
+class SearchHit:
+    """A sentence found by archive-wide search."""
+
+    article_id: str
+    title: str
+    sentence: Sentence
+    score: float
 
 
 class Library:
@@ -67,6 +79,8 @@ class Library:
         self._cache: dict[str, tuple[str, IndexedArticle]] = {}
         self._lock = threading.Lock()
         self._building: dict[str, threading.Lock] = {}
+        self._archive: Archive | None = None
+        self._archive_lock = threading.Lock()
 
     def close(self) -> None:
         self.store.close()
@@ -223,6 +237,44 @@ class Library:
             return answer.citations[0].quote.text if answer.answerable else None
 
         return self._answer(indexed, resolve(question, history, answer_of), top_k)
+
+    def search(self, query: str, top_k: int = 5) -> list[SearchHit]:
+        """The citable sentences closest in meaning to ``query`` across every stored article.
+
+        Dense similarity only: the keyword and learned-ranker scores are relative to one article,
+        so they do not compare across articles.
+        """
+        archive = self._current_archive()
+        if not len(archive.index):
+            return []
+        query_vector = self.encoder.encode_queries([query])
+        # Extra candidates: headings, boilerplate and articles deleted since the build drop out.
+        found = archive.index.search(query_vector, min(len(archive.index), top_k * 4 + 8))
+        hits: list[SearchHit] = []
+        for score, position in zip(found.scores[0], found.ids[0], strict=True):
+            if position < 0 or len(hits) == top_k:
+                break
+            article_id = archive.article_ids[archive.owner[position]]
+            try:
+                indexed = self.get(article_id)
+            except ArticleNotFoundError:
+                continue
+            sentences = indexed.segmentation.sentences
+            number = int(archive.sentence[position])
+            if number < len(sentences) and sentences[number].kind.citable:
+                hits.append(
+                    SearchHit(article_id, indexed.article.title, sentences[number], float(score))
+                )
+        return hits
+
+    def _current_archive(self) -> Archive:
+        """The archive index as of the store's current generation, rebuilt when it moved."""
+        with self._archive_lock:
+            generation = self.store.generation()
+            if self._archive is None or self._archive.generation != generation:
+                articles = list(self.store.all_vectors(self.encoder.name, self.encoder.dim))
+                self._archive = Archive.build(generation, articles, self.encoder.dim)
+            return self._archive
 
     def _answer(self, indexed: IndexedArticle, question: str, top_k: int) -> Answer:
         ranking = self.retriever.rank(indexed, question)

@@ -61,7 +61,16 @@ CREATE TABLE IF NOT EXISTS articles (
     sentences         INTEGER NOT NULL,
     vectors           BLOB NOT NULL,     -- float32, sentences x dim, row-major
     vectors_sha256    TEXT NOT NULL
-) STRICT
+) STRICT;
+-- Bumped in the same transaction as every write: archive-wide search rebuilds when it moves.
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) STRICT;
+INSERT OR IGNORE INTO meta VALUES ('generation', 0);
+CREATE TRIGGER IF NOT EXISTS generation_insert AFTER INSERT ON articles
+    BEGIN UPDATE meta SET value = value + 1 WHERE key = 'generation'; END;
+CREATE TRIGGER IF NOT EXISTS generation_update AFTER UPDATE ON articles
+    BEGIN UPDATE meta SET value = value + 1 WHERE key = 'generation'; END;
+CREATE TRIGGER IF NOT EXISTS generation_delete AFTER DELETE ON articles
+    BEGIN UPDATE meta SET value = value + 1 WHERE key = 'generation'; END;
 """
 
 
@@ -140,7 +149,7 @@ class ArticleStore:
             self._db.execute("PRAGMA journal_mode=WAL")
             # FULL: a write acknowledged to the client survives a power cut, not only a crash.
             self._db.execute("PRAGMA synchronous=FULL")
-            self._db.execute(SCHEMA)
+            self._db.executescript(SCHEMA)
         except sqlite3.DatabaseError as exc:
             self._db.close()
             raise IndexMismatchError(
@@ -168,6 +177,24 @@ class ArticleStore:
         with self._query() as db:
             row = db.execute("SELECT revision FROM articles WHERE id = ?", (article_id,)).fetchone()
         return None if row is None else str(row["revision"])
+
+    def generation(self) -> int:
+        """A number that changes whenever any article is written or deleted, by any process."""
+        with self._query() as db:
+            row = db.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()
+        return int(row["value"])
+
+    def all_vectors(self, model: str, dim: int) -> Iterator[tuple[str, Vectors]]:
+        """Every article's vectors that fit this encoder (stale ones are skipped until rebuilt)."""
+        with self._query() as db:
+            rows = db.execute(
+                "SELECT id, sentences, vectors FROM articles WHERE model = ? AND dim = ? "
+                "AND segmenter_version = ? AND length(vectors) = sentences * dim * 4 ORDER BY id",
+                (model, dim, SEGMENTER_VERSION),
+            ).fetchall()
+        for row in rows:
+            vectors = np.frombuffer(row["vectors"], dtype=np.float32)
+            yield row["id"], vectors.reshape(row["sentences"], dim)
 
     def exists(self, article_id: str) -> bool:
         return self.revision(article_id) is not None

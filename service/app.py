@@ -12,7 +12,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from service import problems
 from service.guard import Guard
-from service.routes import articles, ask, health, widget
+from service.routes import articles, ask, health, search, widget
 from service.settings import Settings
 from service.state import EncoderFactory, Runtime, real_encoder
 
@@ -59,6 +59,6 @@ def create_app(
             allow_headers=["Content-Type"],
             max_age=600,
         )
-    for module in (ask, articles, health, widget):
+    for module in (ask, search, articles, health, widget):
         app.include_router(module.router)
     return app

@@ -14,6 +14,7 @@ from pydantic import (
     model_validator,
 )
 
+from index.library import SearchHit
 from index.retriever import IndexedArticle
 from qa.models import Answer
 
@@ -72,6 +73,40 @@ class AskRequest(BaseModel):
         max_length=MAX_HISTORY,
         description="The reader's earlier questions in this conversation, oldest first.",
     )
+
+
+class SearchRequest(BaseModel):
+    """A query over every stored article."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    query: Question = Field(description="What to look for, 1 to 1000 characters.")
+    top_k: int = Field(5, ge=1, le=20, description="How many sentences to return (1-20).")
+
+
+class SearchResultOut(BaseModel):
+    article_id: str
+    title: str
+    quote: str = Field(description="The sentence, exactly the article's text[start:end].")
+    start: int
+    end: int
+    score: float = Field(description="Cosine similarity to the query; results are best first.")
+
+    @classmethod
+    def of(cls, hit: SearchHit) -> SearchResultOut:
+        sentence = hit.sentence
+        return cls(
+            article_id=hit.article_id,
+            title=hit.title,
+            quote=sentence.text,
+            start=sentence.start,
+            end=sentence.end,
+            score=round(hit.score, 4),
+        )
+
+
+class SearchResponse(BaseModel):
+    results: list[SearchResultOut]
 
 
 class SpanOut(BaseModel):

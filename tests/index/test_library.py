@@ -369,3 +369,21 @@ def test_rebuild_stale_finds_vectors_of_another_model_without_a_reader(
     assert counting.document_calls == 2
     assert reopened.rebuild_stale() == 0
     assert stored_row(data_dir, "story")["model"] == "other/model"
+
+
+def test_search_across_every_article(library: Library) -> None:
+    library.ingest(STORY, article_id="story")
+    library.ingest("Harbour News\n\nThe ferry to the island sank in a storm.", article_id="ferry")
+    hits = library.search("ferry sank storm", top_k=2)
+    assert [(h.article_id, h.sentence.text) for h in hits][0] == (
+        "ferry",
+        "The ferry to the island sank in a storm.",
+    )
+    assert all(h.sentence.kind.citable for h in hits)  # never the "Harbour News" heading
+    assert hits[0].score >= hits[-1].score
+    library.delete("ferry")  # the archive index follows writes
+    assert all(h.article_id == "story" for h in library.search("ferry sank storm", top_k=3))
+
+
+def test_search_an_empty_archive(library: Library) -> None:
+    assert library.search("anything") == []

@@ -263,3 +263,19 @@ def test_openapi_documents_every_field(client: TestClient) -> None:
 
 def test_data_dir_is_created_under_settings(settings: Settings, client: TestClient) -> None:
     assert (Path(settings.data_dir) / DB_NAME).is_file()
+
+
+def test_search_across_articles(client: TestClient) -> None:
+    created = client.post(
+        "/v1/articles", json={"text": "Harbour News\n\nThe ferry to the island sank in a storm."}
+    ).json()
+    response = client.post("/v1/search", json={"query": "ferry sank in a storm", "top_k": 3})
+    assert response.status_code == 200
+    results = response.json()["results"]
+    assert results[0]["article_id"] == created["id"]
+    assert results[0]["quote"] == "The ferry to the island sank in a storm."
+    text = client.get(f"/v1/articles/{created['id']}").json()["text"]
+    assert text[results[0]["start"] : results[0]["end"]] == results[0]["quote"]
+    assert {r["article_id"] for r in results} <= {created["id"], "default"}
+    assert_problem(client.post("/v1/search", json={"query": " "}), 422)
+    assert_problem(client.post("/v1/search", json={"query": "x", "top_k": 21}), 422)
