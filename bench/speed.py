@@ -1,11 +1,22 @@
-"""End-to-end latency of /v1/ask on the default article, measured from a client on loopback.
+"""End-to-end speed of the real server on loopback: the product path beside the naive one.
 
-Starts the real server (``article-qa serve``) in a fresh data directory on a free loopback port,
-waits for /readyz, then asks the default-article questions in ``bench/default_questions.json``
-(answerable and off-topic, cycled, never the same one twice in a row) sequentially and prints one
-JSON line: start-up time to ready, and p50/p90/p99 latency.
+For each path, in a fresh data directory, the script starts ``article-qa serve`` on a free loopback
+port once to index the bundled article (and export the ONNX model if it is not cached yet), stops
+it, and then measures from the client:
 
-    .venv/bin/python -m bench.speed [--requests 300]
+- start-up to ready with an existing index, and resident memory of the server processes;
+- ``/v1/ask`` latency p50/p99 at concurrency 1: 300 sequential questions about the default
+  article, all different (the reader questions of ``bench/default_questions.json`` in several
+  phrasings);
+- throughput at concurrency 8 (eight client threads, each with its own connection);
+- ingest throughput in sentences per second for a 1-MB article (SQuAD paragraphs joined) and for
+  the 24 shared SQuAD articles, then resident memory after all of them.
+
+Paths: ``product`` is the int8 ONNX encoder with ``ARTICLE_QA_WORKERS=2``; ``naive`` is PyTorch
+MiniLM in one worker, as the first working product served. Both run in the same invocation, so
+their ratio is meaningful on a noisy machine. Prints one JSON line.
+
+    .venv/bin/python -m bench.speed [--requests 300] [--paths product,naive]
 """
 
 from __future__ import annotations
@@ -14,18 +25,41 @@ import argparse
 import itertools
 import json
 import os
+import random
 import socket
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 
+from bench.squad import DEFAULT_DATA, load_articles
+
 QUESTIONS = Path(__file__).with_name("default_questions.json")
-READY_TIMEOUT_S = 180
+READY_TIMEOUT_S = 300
+INGEST_TIMEOUT_S = 900
+MEGABYTE = 1_000_000
+PATHS: dict[str, dict[str, str]] = {
+    "product": {"ARTICLE_QA_BACKEND": "onnx", "ARTICLE_QA_WORKERS": "2"},
+    "naive": {"ARTICLE_QA_BACKEND": "torch", "ARTICLE_QA_WORKERS": "1"},
+}
+PHRASINGS = (
+    "{q}",
+    "Quick question: {q}",
+    "According to the article, {lower}",
+    "Can you tell me: {q}",
+    "{q} Thanks!",
+    "I was wondering, {lower}",
+    "Please answer this: {q}",
+    "One more thing: {q}",
+)
 
 
 def _free_port() -> int:
@@ -40,61 +74,182 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-def _wait_ready(client: httpx.Client, server: subprocess.Popen[bytes]) -> float:
-    started = time.perf_counter()
-    while time.perf_counter() - started < READY_TIMEOUT_S:
-        if server.poll() is not None:
-            raise SystemExit(f"server exited with status {server.returncode}")
+def questions(count: int) -> list[str]:
+    """``count`` different questions: every reader question in several phrasings, shuffled."""
+    data = json.loads(QUESTIONS.read_text(encoding="utf-8"))
+    base = [q["question"] for q in data["answerable"]] + data["off_topic"]
+    varied = [
+        phrasing.format(q=q, lower=q[0].lower() + q[1:]) for phrasing in PHRASINGS for q in base
+    ]
+    if count > len(varied):
+        raise SystemExit(f"only {len(varied)} different questions; ask for fewer")
+    random.Random(0).shuffle(varied)
+    return varied[:count]
+
+
+def _rss_mb(pid: int) -> float:
+    """Resident memory of a process and all its descendants (the uvicorn workers)."""
+    total_kb, pending = 0, [pid]
+    while pending:
+        current = pending.pop()
         try:
-            if client.get("/readyz").status_code == 200:
-                return time.perf_counter() - started
-        except httpx.TransportError:
-            pass
-        time.sleep(0.05)
-    raise SystemExit("server not ready in time")
+            status = Path(f"/proc/{current}/status").read_text()
+            children = Path(f"/proc/{current}/task/{current}/children").read_text().split()
+        except OSError:
+            continue
+        total_kb += next(
+            int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:")
+        )
+        pending += [int(child) for child in children]
+    return round(total_kb / 1024, 1)
+
+
+@contextmanager
+def server(env: dict[str, str], port: int) -> Iterator[tuple[subprocess.Popen[bytes], float]]:
+    """A running server and its start-up time to ready (seconds); stopped on exit."""
+    command = [sys.executable, "-m", "service.cli", "serve", "--port", str(port)]
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
+            while True:
+                if process.poll() is not None:
+                    raise SystemExit(f"server exited with status {process.returncode}")
+                if time.perf_counter() - started > READY_TIMEOUT_S:
+                    raise SystemExit("server not ready in time")
+                try:
+                    if client.get("/readyz").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                time.sleep(0.02)
+        yield process, time.perf_counter() - started
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _ask(client: httpx.Client, question: str) -> float:
+    started = time.perf_counter()
+    client.post("/v1/ask", json={"question": question}).raise_for_status()
+    return (time.perf_counter() - started) * 1000
+
+
+def throughput(base_url: str, asked: list[str], concurrency: int, total: int) -> float:
+    """Requests per second with ``concurrency`` clients sharing ``total`` requests."""
+    work = iter(itertools.islice(itertools.cycle(asked), total))
+    lock = threading.Lock()
+    failures: list[BaseException] = []
+
+    def client_loop() -> None:
+        with httpx.Client(base_url=base_url, timeout=60) as client:
+            while True:
+                with lock:
+                    question = next(work, None)
+                if question is None:
+                    return
+                try:
+                    _ask(client, question)
+                except httpx.HTTPError as exc:
+                    failures.append(exc)
+                    return
+
+    threads = [threading.Thread(target=client_loop) for _ in range(concurrency)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if failures:
+        raise SystemExit(f"throughput run failed: {failures[0]}")
+    return total / (time.perf_counter() - started)
+
+
+def ingest_rate(client: httpx.Client, texts: list[tuple[str, str]]) -> dict[str, float]:
+    """Sentences per second over these (title, text) articles, ingested one after another."""
+    sentences, started = 0, time.perf_counter()
+    for title, text in texts:
+        response = client.post(
+            "/v1/articles", json={"title": title, "text": text}, timeout=INGEST_TIMEOUT_S
+        )
+        response.raise_for_status()
+        sentences += response.json()["sentences"]
+    seconds = time.perf_counter() - started
+    return {
+        "sentences": sentences,
+        "seconds": round(seconds, 2),
+        "per_s": round(sentences / seconds),
+    }
+
+
+def megabyte_article(data: Path) -> str:
+    """About 1 MB of real prose: SQuAD paragraphs, repeated in order until the size is reached."""
+    paragraphs = [p for a in load_articles(data, None, None) for p in a.text.split("\n\n")]
+    chosen: list[str] = []
+    size = 0
+    for paragraph in itertools.cycle(paragraphs):
+        if size >= MEGABYTE:
+            break
+        chosen.append(paragraph)
+        size += len(paragraph) + 2
+    return "\n\n".join(chosen)[:MEGABYTE]
+
+
+def measure(path: str, args: argparse.Namespace) -> dict[str, Any]:
+    asked = questions(args.requests)
+    port = _free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    result: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="bench-speed-") as tmp:
+        clean = {k: v for k, v in os.environ.items() if not k.startswith("ARTICLE_QA_")}
+        env = clean | {"ARTICLE_QA_DATA_DIR": tmp, **PATHS[path]}
+        with server(env, port) as (_, seconds):  # indexes the default article
+            result["ready_s_first_start"] = round(seconds, 2)
+        with server(env, port) as (process, seconds):
+            result["ready_s"] = round(seconds, 2)
+            result["rss_mb_after_start"] = _rss_mb(process.pid)
+            with httpx.Client(base_url=base_url, timeout=60) as client:
+                latencies = [_ask(client, q) for q in asked]
+                result["ask_ms_p50"] = round(statistics.median(latencies), 2)
+                result["ask_ms_p99"] = round(_percentile(latencies, 0.99), 2)
+                result["rps_c8"] = round(throughput(base_url, asked, 8, args.requests * 4))
+                megabyte = megabyte_article(args.data)
+                result["ingest_1mb"] = ingest_rate(client, [("One megabyte", megabyte)])
+                squad = [(a.title, a.text) for a in load_articles(args.data, None, None)]
+                result["ingest_squad"] = ingest_rate(client, squad)
+            result["rss_mb_after_ingest"] = _rss_mb(process.pid)
+    return result
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=300)
+    parser.add_argument("--paths", default="product,naive", help="comma-separated: product,naive")
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="SQuAD data directory")
     args = parser.parse_args()
-    data = json.loads(QUESTIONS.read_text(encoding="utf-8"))
-    questions = [q["question"] for q in data["answerable"]] + data["off_topic"]
-    port = _free_port()
-    with tempfile.TemporaryDirectory() as tmp:
-        env = os.environ | {"ARTICLE_QA_DATA_DIR": tmp}
-        command = [sys.executable, "-m", "service.cli", "serve", "--port", str(port)]
-        results: dict[str, float] = {}
-        for phase in ("cold", "warm"):  # cold indexes the default article; warm loads it
-            server = subprocess.Popen(
-                command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-            )
-            try:
-                with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
-                    results[f"ready_s_{phase}"] = round(_wait_ready(client, server), 2)
-                    if phase == "cold":
-                        continue
-                    latencies = []
-                    for question in itertools.islice(itertools.cycle(questions), args.requests):
-                        started = time.perf_counter()
-                        response = client.post("/v1/ask", json={"question": question})
-                        latencies.append((time.perf_counter() - started) * 1000)
-                        response.raise_for_status()
-            finally:
-                server.terminate()
-                server.wait(timeout=30)
-    print(
-        json.dumps(
-            {
-                "command": f"python -m bench.speed --requests {args.requests}",
-                "requests": len(latencies),
-                "ask_ms_p50": round(statistics.median(latencies), 2),
-                "ask_ms_p90": round(_percentile(latencies, 0.9), 2),
-                "ask_ms_p99": round(_percentile(latencies, 0.99), 2),
-                **results,
-            }
-        )
-    )
+    paths = [p for p in args.paths.split(",") if p]
+    unknown = set(paths) - set(PATHS)
+    if unknown:
+        raise SystemExit(f"unknown paths: {', '.join(sorted(unknown))}")
+    report: dict[str, Any] = {"command": "python -m bench.speed " + " ".join(sys.argv[1:])}
+    for path in paths:
+        report[path] = measure(path, args)
+    if {"product", "naive"} <= set(report):
+        product, naive = report["product"], report["naive"]
+        report["speedup"] = {
+            "ask_p50": round(naive["ask_ms_p50"] / product["ask_ms_p50"], 1),
+            "rps_c8": round(product["rps_c8"] / naive["rps_c8"], 1),
+            "ingest_squad": round(
+                product["ingest_squad"]["per_s"] / naive["ingest_squad"]["per_s"], 1
+            ),
+        }
+    print(json.dumps(report))
 
 
 if __name__ == "__main__":
