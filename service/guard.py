@@ -87,17 +87,20 @@ class Guard:
         )
 
 
-def get_guard(request: Request) -> Guard:
+async def get_guard(request: Request) -> Guard:
     guard: Guard = request.app.state.guard
     return guard
 
 
 GuardDep = Annotated[Guard, Depends(get_guard)]
 
+# The dependencies are async (and never block): FastAPI would run plain ``def`` ones in the thread
+# pool, a round trip per dependency per request that cost more than answering the question.
 
-def require_writer(request: Request, guard: GuardDep) -> None:
+
+async def require_writer(request: Request, guard: GuardDep) -> None:
     guard.check_writer(request)
 
 
-def limit_asks(request: Request, guard: GuardDep) -> None:
+async def limit_asks(request: Request, guard: GuardDep) -> None:
     guard.check_rate(request)

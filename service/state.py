@@ -81,13 +81,13 @@ class Runtime:
             library.close()
 
 
-def get_runtime(request: Request) -> Runtime:
+async def get_runtime(request: Request) -> Runtime:
     runtime: Runtime = request.app.state.runtime
     return runtime
 
 
-def get_library(request: Request) -> Library:
-    runtime = get_runtime(request)
+async def get_library(request: Request) -> Library:
+    runtime = await get_runtime(request)
     if runtime.library is None:
         raise NotReadyError(
             runtime.error or "the model and indexes are still loading; retry shortly"

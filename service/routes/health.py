@@ -12,7 +12,7 @@ router = APIRouter(tags=["health"])
 
 
 @router.get("/healthz", summary="The process is up")
-def healthz() -> dict[str, str]:
+async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
@@ -21,7 +21,7 @@ def healthz() -> dict[str, str]:
     summary="The model is loaded and indexes are ready (503 until then)",
     responses={503: {"description": "Still loading, or start-up failed"}},
 )
-def readyz(runtime: RuntimeDep) -> JSONResponse:
+async def readyz(runtime: RuntimeDep) -> JSONResponse:
     if runtime.library is None:
         detail = runtime.error or "the model and indexes are still loading"
         return problem(503, detail, headers={"Retry-After": "2"})
