@@ -133,6 +133,12 @@ class Library:
         created = datetime.now(UTC).isoformat(timespec="seconds")
         return self._index(article_id or new_id(article), article, created, progress)
 
+    def is_loaded(self, article_id: str) -> bool:
+        """Whether ``get`` would answer from memory (cached at the stored revision)."""
+        with self._lock:
+            cached = self._cache.get(article_id)
+        return cached is not None and cached[0] == self.store.revision(article_id)
+
     def get(self, article_id: str) -> IndexedArticle:
         """Return an article as currently stored, loading (or rebuilding a stale index) as needed.
 

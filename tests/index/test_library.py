@@ -375,7 +375,7 @@ def test_search_across_every_article(library: Library) -> None:
     library.ingest(STORY, article_id="story")
     library.ingest("Harbour News\n\nThe ferry to the island sank in a storm.", article_id="ferry")
     hits = library.search("ferry sank storm", top_k=2)
-    assert [(h.article_id, h.sentence.text) for h in hits][0] == (
+    assert (hits[0].article_id, hits[0].sentence.text) == (
         "ferry",
         "The ferry to the island sank in a storm.",
     )
@@ -387,3 +387,14 @@ def test_search_across_every_article(library: Library) -> None:
 
 def test_search_an_empty_archive(library: Library) -> None:
     assert library.search("anything") == []
+
+
+def test_is_loaded_follows_the_stored_revision(data_dir: Path, library: Library) -> None:
+    assert not library.is_loaded("story")
+    library.ingest(STORY, article_id="story")
+    assert library.is_loaded("story")
+    with make_library(data_dir, CountingEncoder()) as other:
+        other.ingest(STORY.replace("two days", "three days"), article_id="story")
+    assert not library.is_loaded("story")  # written elsewhere: the next ask reloads it
+    library.get("story")
+    assert library.is_loaded("story")
