@@ -6,6 +6,7 @@ comparable on a small shared machine (one thread per core is badly slow when a c
 
 import argparse
 import os
+import socket
 
 for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_variable, "1")
@@ -25,3 +26,16 @@ def bench_encoder(backend: Backend) -> Encoder:
     from service.settings import Settings
 
     return load_encoder(backend=backend, threads=1, cache_dir=Settings().model_cache)
+
+
+def free_port() -> int:
+    """A free TCP port on loopback, for a benchmark's own server."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]

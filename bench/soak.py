@@ -31,7 +31,6 @@ import json
 import os
 import random
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -43,6 +42,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 import httpx
+
+from bench import free_port, percentile
 
 ROOT = Path(__file__).resolve().parent.parent
 READY_TIMEOUT_S = 180
@@ -227,18 +228,6 @@ class Report:
             "no recovery": self.recovery_s is None,
         }
         return [reason for reason, bad in failed.items() if bad]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def _draft(rng: random.Random, title: str, fillers: int) -> Draft:
@@ -638,7 +627,7 @@ def _soak(server: Server, duration: float, readers: int, seed: int) -> Report:
     report.committed = len(soak.committed)
     if soak.latencies:
         report.p50_ms = round(statistics.median(soak.latencies), 1)
-        report.p99_ms = round(_percentile(soak.latencies, 0.99), 1)
+        report.p99_ms = round(percentile(soak.latencies, 0.99), 1)
     report.failures = report.verdict()
     report.passed = not report.failures
     return report
@@ -647,7 +636,7 @@ def _soak(server: Server, duration: float, readers: int, seed: int) -> Report:
 def run(duration: float = 60, readers: int = 16, seed: int = 0) -> Report:
     """One soak in a fresh temporary data directory; the server is stopped whatever happens."""
     with tempfile.TemporaryDirectory(prefix="article-qa-soak-") as tmp:
-        server = Server(Path(tmp) / "data", _free_port())
+        server = Server(Path(tmp) / "data", free_port())
         try:
             return _soak(server, duration, readers, seed)
         except SoakError as exc:

@@ -31,7 +31,6 @@ import itertools
 import json
 import os
 import random
-import socket
 import statistics
 import subprocess
 import sys
@@ -46,6 +45,7 @@ from typing import Any
 
 import httpx
 
+from bench import free_port, percentile
 from bench.squad import DEFAULT_DATA, load_articles
 
 QUESTIONS = Path(__file__).with_name("default_questions.json")
@@ -66,18 +66,6 @@ PHRASINGS = (
     "Please answer this: {q}",
     "One more thing: {q}",
 )
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def questions(count: int) -> list[str]:
@@ -225,7 +213,7 @@ def megabyte_article(data: Path) -> str:
 
 def measure(path: str, args: argparse.Namespace) -> dict[str, Any]:
     asked = questions(args.requests)
-    port = _free_port()
+    port = free_port()
     base_url = f"http://127.0.0.1:{port}"
     result: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="bench-speed-") as tmp:
@@ -240,7 +228,7 @@ def measure(path: str, args: argparse.Namespace) -> dict[str, Any]:
             latencies = [_ask(connection, q) for q in asked]
             connection.close()
             result["ask_ms_p50"] = round(statistics.median(latencies), 2)
-            result["ask_ms_p99"] = round(_percentile(latencies, 0.99), 2)
+            result["ask_ms_p99"] = round(percentile(latencies, 0.99), 2)
             result["rps_c8"] = round(throughput(port, asked, 8, args.requests * 4))
             with httpx.Client(base_url=base_url, timeout=60) as client:
                 megabyte = megabyte_article(args.data)
