@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import tempfile
 import warnings
 from collections.abc import Sequence
@@ -71,12 +72,17 @@ def cached_model_path(model_path: Path, cache_dir: Path) -> Path:
 def export_int8(model_path: Path, target: Path) -> None:
     """Export the model with its pooling to ONNX and quantise it; written atomically.
 
-    Needs PyTorch and transformers, which are imported here only.
+    Needs PyTorch and transformers, which are imported here only (offline: the weights are local).
     """
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     import torch
     from onnxruntime.quantization import QuantType, quantize_dynamic
     from onnxruntime.quantization.shape_inference import quant_pre_process
     from transformers import AutoModel
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
 
     pooling = _pooling(model_path)
     model = AutoModel.from_pretrained(str(model_path)).eval()
