@@ -16,6 +16,7 @@ rebuilt from the text by the library.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -325,5 +326,6 @@ class ArticleStore:
                 db.execute("ROLLBACK")
                 raise
             db.execute("COMMIT")
-        legacy.rename(legacy.with_name(f"{legacy.name}.imported-{uuid.uuid4().hex[:8]}"))
+        with contextlib.suppress(FileNotFoundError):  # another worker imported it just now
+            legacy.rename(legacy.with_name(f"{legacy.name}.imported-{uuid.uuid4().hex[:8]}"))
         return len(rows)
