@@ -7,10 +7,14 @@ comparable on a small shared machine (one thread per core is badly slow when a c
 import argparse
 import os
 import socket
+import subprocess
+import time
 
 for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_variable, "1")
 
+
+import httpx  # noqa: E402
 
 from index.encoder import BACKENDS, DEFAULT_BACKEND, Backend, Encoder, load_encoder  # noqa: E402
 
@@ -39,3 +43,18 @@ def free_port() -> int:
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def wait_ready(
+    client: httpx.Client, process: subprocess.Popen[bytes], timeout: float, poll: float = 0.02
+) -> bool:
+    """Poll /readyz until it answers 200 (True), or the server exits or time runs out (False)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            if client.get("/readyz").status_code == 200:
+                return True
+        except httpx.TransportError:
+            pass
+        time.sleep(poll)
+    return False

@@ -43,7 +43,7 @@ from typing import Any, Literal
 
 import httpx
 
-from bench import free_port, percentile
+from bench import free_port, percentile, wait_ready
 
 ROOT = Path(__file__).resolve().parent.parent
 READY_TIMEOUT_S = 180
@@ -286,17 +286,8 @@ class Server:
             )
 
     def wait_ready(self, client: httpx.Client) -> None:
-        deadline = time.monotonic() + READY_TIMEOUT_S
-        while time.monotonic() < deadline:
-            if self._process is None or self._process.poll() is not None:
-                break
-            try:
-                if client.get("/readyz").status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.05)
-        raise SoakError("the server did not become ready")
+        if self._process is None or not wait_ready(client, self._process, READY_TIMEOUT_S):
+            raise SoakError("the server did not become ready")
 
     def kill(self) -> None:
         """SIGKILL the whole process group: no shutdown handler runs, as in a crash."""

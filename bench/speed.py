@@ -45,7 +45,7 @@ from typing import Any
 
 import httpx
 
-from bench import free_port, percentile
+from bench import free_port, percentile, wait_ready
 from bench.squad import DEFAULT_DATA, load_articles
 
 QUESTIONS = Path(__file__).with_name("default_questions.json")
@@ -108,17 +108,8 @@ def server(env: dict[str, str], port: int) -> Iterator[tuple[subprocess.Popen[by
     )
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
-            while True:
-                if process.poll() is not None:
-                    raise SystemExit(f"server exited with status {process.returncode}")
-                if time.perf_counter() - started > READY_TIMEOUT_S:
-                    raise SystemExit("server not ready in time")
-                try:
-                    if client.get("/readyz").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                time.sleep(0.02)
+            if not wait_ready(client, process, READY_TIMEOUT_S):
+                raise SystemExit(f"server not ready (exit status {process.poll()})")
         ready = time.perf_counter() - started
         _wait_all_workers(port)
         yield process, ready

@@ -4,16 +4,16 @@ script (``python -m bench.screenshots``)."""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 from playwright.sync_api import Browser, Page, Playwright, ViewportSize, expect
+
+from bench import free_port, wait_ready
 
 ROOT = Path(__file__).resolve().parents[2]
 # Playwright cannot download its own browsers here; CI installs Debian's (see .ci/run).
@@ -34,17 +34,10 @@ PHONE: ViewportSize = {"width": 360, "height": 740}
 HIGHLIGHT = "article-qa-citation"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @contextmanager
 def running_server(data_dir: Path, cors_origins: str = "") -> Iterator[str]:
     """``article-qa serve`` on a free loopback port, ready to answer; yields its base URL."""
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("ARTICLE_QA_")}
     env |= {"ARTICLE_QA_DATA_DIR": str(data_dir), "ARTICLE_QA_CORS_ORIGINS": cors_origins}
     log_path = data_dir.parent / f"server-{port}.log"
@@ -70,17 +63,9 @@ def running_server(data_dir: Path, cors_origins: str = "") -> Iterator[str]:
 
 
 def _wait_ready(base: str, server: subprocess.Popen[bytes], log_path: Path) -> None:
-    deadline = time.monotonic() + READY_TIMEOUT_S
     with httpx.Client(base_url=base, timeout=5) as client:
-        while time.monotonic() < deadline:
-            if server.poll() is not None:
-                break
-            try:
-                if client.get("/readyz").status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
+        if wait_ready(client, server, READY_TIMEOUT_S, poll=0.1):
+            return
     tail = log_path.read_text(errors="replace")[-3000:]
     raise RuntimeError(f"the server did not become ready (exit status {server.poll()}):\n{tail}")
 
