@@ -49,6 +49,7 @@ def create_app(
     app.state.runtime = runtime
     app.state.guard = guard
     problems.install(app)
+    app.add_middleware(problems.CatchAll)
     app.add_middleware(problems.BodyLimit, max_bytes=settings.max_body_bytes)
     if settings.cors_origins:
         # Added last, so outermost: a 413 from BodyLimit still reaches the widget as a 413.

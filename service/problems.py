@@ -101,10 +101,35 @@ def install(app: FastAPI) -> None:
         logger.error("%s", exc)
         return problem(500, str(exc))
 
-    @app.exception_handler(Exception)
-    async def unexpected(_: Request, exc: Exception) -> JSONResponse:
-        logger.exception("unhandled error")
-        return problem(500, "unexpected server error; it has been logged")
+
+class CatchAll:
+    """Turn an unhandled error into a 500 problem here, inside the CORS middleware.
+
+    Starlette's own handler for ``Exception`` sits outside every middleware, so its 500 carried no
+    CORS headers and a widget on another origin saw a bare network error instead.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking)
+        except Exception:
+            logger.exception("unhandled error")
+            if started:  # too late for a problem response: let the server close the connection
+                raise
+            await problem(500, "unexpected server error; it has been logged")(scope, receive, send)
 
 
 class BodyLimit:

@@ -160,3 +160,20 @@ def test_cors_origins_setting(
 ) -> None:
     monkeypatch.setenv("ARTICLE_QA_CORS_ORIGINS", value)
     assert Settings().cors_origins == origins
+
+
+def test_an_unexpected_error_is_a_problem_the_widget_can_read(
+    cors_client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A 500 carries the CORS headers, so a widget on another site shows its Retry message."""
+    library = cors_client.app.state.runtime.library  # type: ignore[attr-defined]
+
+    def broken(*_: object, **__: object) -> None:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(library, "ask", broken)
+    response = cors_client.post("/v1/ask", json={"question": "Who?"}, headers={"Origin": PUBLISHER})
+    assert response.status_code == 500
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["detail"] == "unexpected server error; it has been logged"
+    assert response.headers["access-control-allow-origin"] == PUBLISHER
