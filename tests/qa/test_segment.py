@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import pytest
 from hypothesis import HealthCheck, example, given, settings
@@ -217,9 +218,9 @@ _PIECES = st.text() | st.sampled_from(
 )  # fmt: skip
 
 
-def _check_text(source: str) -> None:
+def _check_text(source: str, parse: Callable[[str], Article] = parse_text) -> None:
     try:
-        article = parse_text(source)
+        article = parse(source)
     except EmptyArticleError:
         return
     article.text.encode("utf-8")
@@ -272,12 +273,7 @@ _MARKUP = st.sampled_from(
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(st.text(_ANY_CHAR, max_size=12) | _MARKUP, max_size=30).map("".join))
 def test_invariant_over_any_html(source: str) -> None:
-    try:
-        article = parse_html(source)
-    except EmptyArticleError:
-        return
-    article.text.encode("utf-8")
-    assert_invariants(article, segment(article))
+    _check_text(source, parse_html)
 
 
 @settings(max_examples=50, deadline=None)
