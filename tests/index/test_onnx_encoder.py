@@ -1,4 +1,4 @@
-"""The int8 ONNX encoder: the same model as PyTorch within quantisation error, exported once."""
+"""The ONNX encoder: the same model as PyTorch within int8 or bf16 error, exported once."""
 
 from __future__ import annotations
 
@@ -10,7 +10,13 @@ import pytest
 
 import index.onnx_encoder as onnx_module
 from index.encoder import Encoder, ModelUnavailableError, SentenceTransformerEncoder
-from index.onnx_encoder import BACKEND_SUFFIX, OnnxEncoder, _pooling, cached_model_path
+from index.onnx_encoder import (
+    BACKEND_SUFFIX,
+    BF16_SUFFIX,
+    OnnxEncoder,
+    _pooling,
+    cached_model_path,
+)
 
 SENTENCES = [
     "Mexico granted political asylum to former Ecuadorian Vice President Jorge Glas.",
@@ -46,21 +52,43 @@ def test_the_cache_key_follows_the_weights(tmp_path: Path) -> None:
 @pytest.mark.model
 def test_close_to_the_float_model(minilm: Encoder) -> None:
     assert isinstance(minilm, OnnxEncoder)
-    assert minilm.name.endswith(BACKEND_SUFFIX)
+    assert BACKEND_SUFFIX in minilm.name
     assert minilm.dim == 384
-    vectors = minilm.encode_documents(SENTENCES)
-    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-4)
     reference = SentenceTransformerEncoder(threads=1).encode_documents(SENTENCES)
+    for vectors in minilm.encode_documents(SENTENCES), minilm.encode_queries(SENTENCES):
+        assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-4)
+        assert float((vectors * reference).sum(axis=1).min()) > 0.98
+
+
+@pytest.mark.model
+def test_ingests_run_in_bf16_where_the_cpu_can(
+    minilm: Encoder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """bf16 documents are nearly the float model; without bf16 they fall back to int8."""
+    from service.settings import Settings
+
+    reference = SentenceTransformerEncoder(threads=1).encode_documents(SENTENCES)
+    if onnx_module.bf16_available():
+        assert minilm.name.endswith(BF16_SUFFIX)
+        bf16 = minilm.encode_documents(SENTENCES)
+        assert float((bf16 * reference).sum(axis=1).min()) > 0.999
+    monkeypatch.setattr(onnx_module, "bf16_available", lambda: False)
+    int8 = OnnxEncoder(cache_dir=Settings().model_cache)
+    assert int8.name.endswith(BACKEND_SUFFIX)
+    vectors = int8.encode_documents(SENTENCES)
     assert float((vectors * reference).sum(axis=1).min()) > 0.98
 
 
 @pytest.mark.model
 def test_documents_keep_their_order(minilm: Encoder) -> None:
     """Batches are sorted by length inside; the result must not be. (Not equal to one-by-one:
-    int8 activations are scaled per batch, so batch-mates move a vector slightly.)"""
-    batch = minilm.encode_documents(SENTENCES * 20)
+    the query path is int8, and progress is reported along the way.)"""
+    seen: list[tuple[int, int]] = []
+    batch = minilm.encode_documents(SENTENCES * 20, lambda done, total: seen.append((done, total)))
     one_by_one = np.vstack([minilm.encode_queries([s]) for s in SENTENCES * 20])
     assert float((batch * one_by_one).sum(axis=1).min()) > 0.98
+    assert seen[-1] == (80, 80)
+    assert [done for done, _ in seen] == sorted(done for done, _ in seen)
 
 
 @pytest.mark.model
@@ -68,7 +96,7 @@ def test_a_second_start_reuses_the_export(minilm: Encoder, monkeypatch: pytest.M
     def no_export(*_: object) -> None:
         raise AssertionError("exported again")
 
-    monkeypatch.setattr(onnx_module, "export_int8", no_export)
+    monkeypatch.setattr(onnx_module, "export", no_export)
     from service.settings import Settings
 
     again = OnnxEncoder(cache_dir=Settings().model_cache)
