@@ -101,3 +101,17 @@ def test_a_second_start_reuses_the_export(minilm: Encoder, monkeypatch: pytest.M
 
     again = OnnxEncoder(cache_dir=Settings().model_cache)
     assert np.allclose(again.encode_queries(SENTENCES), minilm.encode_queries(SENTENCES))
+
+
+@pytest.mark.model
+def test_concurrent_ingests_get_their_own_vectors(minilm: Encoder) -> None:
+    """Ingests on two threads share one compiled model: neither may see the other's batches."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    texts = [SENTENCES * 10, list(reversed(SENTENCES)) * 15]
+    alone = [minilm.encode_documents(t) for t in texts]
+    with ThreadPoolExecutor(2) as pool:
+        together = list(pool.map(minilm.encode_documents, texts))
+    for one, other in zip(alone, together, strict=True):
+        assert one.shape == other.shape
+        assert float((one * other).sum(axis=1).min()) > 0.999
