@@ -33,7 +33,6 @@ from index.encoder import (
     ModelUnavailableError,
     Progress,
     Vectors,
-    encode_in_chunks,
     resolve_model_path,
 )
 
@@ -46,6 +45,7 @@ BACKEND_SUFFIX = "#onnx-int8"
 BF16_SUFFIX = "+openvino-bf16"
 FLOAT_FILE, INT8_FILE = "model-float.onnx", "model-int8.onnx"
 _INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+_WIDTH_STEP = 8  # ingest batch widths are multiples of this many tokens
 
 
 def _pooling(model_path: Path) -> str:
@@ -137,6 +137,43 @@ def export(model_path: Path, target: Path) -> None:
 
 
 Feeds = dict[str, npt.NDArray[np.int64]]
+Rows = npt.NDArray[np.intp]
+# Runs ``feeds(rows)`` for every batch of rows and writes each batch's vectors into ``out[rows]``.
+Runner = Callable[[Sequence[Rows], Callable[[Rows], Feeds], Vectors, Progress | None], None]
+
+
+def token_batches(lengths: Sequence[int], budget: int, multiple: int) -> list[Rows]:
+    """Split texts into batches of about ``budget`` padded tokens, longest texts first.
+
+    Sorting by token count leaves little padding in a batch, the budget gives short texts big
+    batches and long ones small, and longest-first leaves short batches for the end, where one
+    stream may be waiting for the other. Widths are rounded up to ``multiple`` tokens so batch
+    shapes repeat, and the runtime reuses what it prepared for a shape.
+    """
+    order = np.argsort(-np.asarray(lengths, dtype=np.int64), kind="stable")
+    batches, start = [], 0
+    while start < len(order):
+        width = _round_up(lengths[order[start]], multiple)
+        rows = max(1, budget // width)
+        batches.append(order[start : start + rows])
+        start += rows
+    return batches
+
+
+def _round_up(value: int, multiple: int) -> int:
+    return -(-value // multiple) * multiple
+
+
+def _feeds(encodings: Sequence[Any], rows: Rows, multiple: int = 1) -> Feeds:
+    """Model inputs for these tokenized texts, padded to the longest, rounded up to ``multiple``."""
+    width = _round_up(max((len(encodings[i].ids) for i in rows), default=0), multiple)
+    ids = np.zeros((len(rows), width), dtype=np.int64)
+    mask = np.zeros_like(ids)
+    for row, i in enumerate(rows):
+        tokens = encodings[i].ids
+        ids[row, : len(tokens)] = tokens
+        mask[row, : len(tokens)] = 1
+    return {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
 
 
 def bf16_available() -> bool:
@@ -150,19 +187,11 @@ class _Bf16Documents:
     """Ingest batches on OpenVINO in bfloat16: one single-thread stream per core, pipelined.
 
     Streams beat one multi-thread run per batch (small matrices split badly over cores), and
-    the next batch is tokenized while the current ones run.
+    the next batch is padded while the current ones run.
     """
 
-    def __init__(
-        self,
-        path: Path,
-        streams: int,
-        feeds: Callable[[Sequence[str]], Feeds],
-        batch: int,
-        dim: int,
-    ) -> None:
+    def __init__(self, path: Path, streams: int) -> None:
         self._path, self._streams = path, streams
-        self._feeds, self._batch, self._dim = feeds, batch, dim
         self._model: Any = None
         self._lock = threading.Lock()  # one ingest at a time: they would share the cores anyway
 
@@ -181,32 +210,35 @@ class _Bf16Documents:
             self._model = core.compile_model(core.read_model(str(self._path)), "CPU", config)
         return self._model
 
-    def encode(self, texts: Sequence[str], progress: Progress | None) -> Vectors:
+    def run(
+        self,
+        batches: Sequence[Rows],
+        feeds: Callable[[Rows], Feeds],
+        out: Vectors,
+        progress: Progress | None,
+    ) -> None:
         import openvino
 
-        batch, out = self._batch, np.empty((len(texts), self._dim), dtype=np.float32)
+        done, counting = [0], threading.Lock()
 
-        def finished(request: Any, start: int) -> None:
-            vectors = request.get_output_tensor(0).data
-            out[start : start + len(vectors)] = vectors
+        def finished(request: Any, rows: Rows) -> None:  # on an OpenVINO thread
+            out[rows] = request.get_output_tensor(0).data
+            with counting:
+                done[0] += len(rows)
 
         with self._lock:
             queue = openvino.AsyncInferQueue(self._compiled(), self._streams)
             queue.set_callback(finished)
-            for start in range(0, len(texts), batch):
-                # Waits for a free stream; earlier batches run while this one is tokenized.
-                queue.start_async(self._feeds(texts[start : start + batch]), start)
-                if progress:  # every batch but the ones still running is done
-                    progress(max(0, start - (self._streams - 1) * batch), len(texts))
+            for rows in batches:
+                queue.start_async(feeds(rows), rows)  # waits for a free stream
+                if progress:
+                    progress(done[0], len(out))
             queue.wait_all()
             del queue  # its requests hold buffers too
-            # OpenVINO keeps buffers for the largest batch it has seen (about 0.5 GB at 256
-            # tokens); hand them back to the system between ingests.
+            # OpenVINO keeps buffers for the batch shapes it has seen (about 90 MB after the
+            # shared SQuAD articles); hand them back to the system between ingests.
             self._model.release_memory()
             _trim_heap()
-        if progress:
-            progress(len(texts), len(texts))
-        return out
 
 
 def _trim_heap() -> None:
@@ -224,7 +256,8 @@ class OnnxEncoder:
     """MiniLM on ONNX Runtime (int8) for questions and OpenVINO (bf16) for ingests, threads pinned.
 
     Questions run on ``threads`` (one is fastest for a single short text on a busy machine),
-    ingests on ``ingest_threads`` (big batches use every core).
+    ingests on ``ingest_threads`` (big batches use every core) in batches of about
+    ``batch_tokens`` tokens.
     """
 
     def __init__(
@@ -233,7 +266,7 @@ class OnnxEncoder:
         cache_dir: Path = Path("var/models"),
         threads: int = 1,
         ingest_threads: int = 2,
-        batch_size: int = 16,  # small batches keep both streams busy to an article's end
+        batch_tokens: int = 512,
     ) -> None:
         import onnxruntime
         from tokenizers import Tokenizer
@@ -256,38 +289,41 @@ class OnnxEncoder:
         self._queries = session(threads)
         self._tokenizer = Tokenizer.from_file(str(model_path / "tokenizer.json"))
         self._tokenizer.enable_truncation(_max_tokens(model_path))
-        self._tokenizer.enable_padding()
+        self._tokenizer.no_padding()  # batches are padded here, to their own longest text
+        self._batch_tokens = batch_tokens
         self.dim = int(self.encode_queries(["dimension probe"]).shape[1])
-        self._documents: Callable[[Sequence[str], Progress | None], Vectors]
+        self._documents: Runner
         if bf16_available():
-            bf16 = _Bf16Documents(
-                folder / FLOAT_FILE, ingest_threads, self._feeds, batch_size, self.dim
-            )
-            self._documents = bf16.encode
+            self._documents = _Bf16Documents(folder / FLOAT_FILE, ingest_threads).run
             self.name = name + BACKEND_SUFFIX + BF16_SUFFIX
         else:
             int8 = self._queries if ingest_threads == threads else session(ingest_threads)
-            self._documents = lambda texts, progress: encode_in_chunks(
-                texts, lambda part: _run(int8, self._feeds(part)), self.dim, batch_size, progress
-            )
+
+            def run(
+                batches: Sequence[Rows],
+                feeds: Callable[[Rows], Feeds],
+                out: Vectors,
+                progress: Progress | None,
+            ) -> None:
+                done = 0
+                for rows in batches:
+                    out[rows] = _run(int8, feeds(rows))
+                    done += len(rows)
+                    if progress:
+                        progress(done, len(out))
+
+            self._documents = run
             self.name = name + BACKEND_SUFFIX
 
-    def _feeds(self, texts: Sequence[str]) -> Feeds:
-        encodings = self._tokenizer.encode_batch(list(texts))
-        ids = np.array([e.ids for e in encodings], dtype=np.int64)
-        return {
-            "input_ids": ids,
-            "attention_mask": np.array([e.attention_mask for e in encodings], dtype=np.int64),
-            "token_type_ids": np.zeros_like(ids),
-        }
-
     def encode_queries(self, texts: Sequence[str]) -> Vectors:
-        return _run(self._queries, self._feeds(texts))
+        encodings = self._tokenizer.encode_batch(list(texts))
+        return _run(self._queries, _feeds(encodings, np.arange(len(encodings))))
 
     def encode_documents(self, texts: Sequence[str], progress: Progress | None = None) -> Vectors:
-        # Sorted by length, so each batch pads to similar lengths (much less wasted work).
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        vectors = self._documents([texts[i] for i in order], progress)
-        result = np.empty_like(vectors)
-        result[order] = vectors
-        return result
+        encodings = self._tokenizer.encode_batch(list(texts))
+        batches = token_batches([len(e.ids) for e in encodings], self._batch_tokens, _WIDTH_STEP)
+        out = np.empty((len(texts), self.dim), dtype=np.float32)
+        self._documents(batches, lambda rows: _feeds(encodings, rows, _WIDTH_STEP), out, progress)
+        if progress:
+            progress(len(texts), len(texts))
+        return out

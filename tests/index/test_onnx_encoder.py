@@ -16,6 +16,7 @@ from index.onnx_encoder import (
     OnnxEncoder,
     _pooling,
     cached_model_path,
+    token_batches,
 )
 
 SENTENCES = [
@@ -47,6 +48,26 @@ def test_the_cache_key_follows_the_weights(tmp_path: Path) -> None:
     assert first == cached_model_path(model, tmp_path / "cache")
     (model / "model.safetensors").write_bytes(b"other weights")
     assert cached_model_path(model, tmp_path / "cache") != first
+
+
+def test_token_batches_cover_every_text_once_longest_first() -> None:
+    lengths = [5, 40, 12, 12, 300, 7, 33, 9, 18, 61, 3]
+    batches = token_batches(lengths, budget=64, multiple=8)
+    rows = np.concatenate(batches)
+    assert sorted(rows.tolist()) == list(range(len(lengths)))
+    longest = [max(lengths[i] for i in batch) for batch in batches]
+    assert longest == sorted(longest, reverse=True)
+    assert [len(batch) for batch in batches][:3] == [1, 1, 1]  # 300, then 61, then 40 (> 32)
+    for batch in batches:  # padded size within budget, unless one text is longer on its own
+        width = -(-max(lengths[i] for i in batch) // 8) * 8
+        assert len(batch) == 1 or len(batch) * width <= 64
+    assert token_batches([], budget=64, multiple=8) == []
+
+
+def test_short_texts_share_a_batch() -> None:
+    assert [b.tolist() for b in token_batches([4, 6, 2, 8], budget=64, multiple=8)] == [
+        [3, 1, 0, 2]
+    ]
 
 
 @pytest.mark.model
