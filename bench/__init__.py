@@ -9,6 +9,8 @@ import os
 import socket
 import subprocess
 import time
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_variable, "1")
@@ -58,3 +60,21 @@ def wait_ready(
             pass
         time.sleep(poll)
     return False
+
+
+# A measure named by its dotted path in a benchmark's result, "<=" or ">=", and the limit.
+Target = tuple[str, str, float]
+
+
+def check_targets(result: Mapping[str, Any], targets: Sequence[Target]) -> list[dict[str, Any]]:
+    """Each target with what was measured and whether it is met, for the printed report."""
+    checked = []
+    for path, relation, limit in targets:
+        value: Any = result
+        for key in path.split("."):
+            value = value[key]
+        met = value <= limit if relation == "<=" else value >= limit
+        checked.append(
+            {"measure": path, "target": f"{relation} {limit:g}", "measured": value, "met": met}
+        )
+    return checked
