@@ -41,7 +41,7 @@ logger = logging.getLogger(__name__)
 
 DB_NAME = "articles.db"
 # Bump when qa.segment changes how text is cut: stored vectors are then rebuilt.
-SEGMENTER_VERSION = 1
+SEGMENTER_VERSION = 2
 ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 
 SCHEMA = """

@@ -76,6 +76,69 @@ _ABBREVIATIONS = frozenset(
         "p.m",
     ]
 )
+# Abbreviations that also end sentences ("sanctions from the U.S. The decision ..."): after them a
+# boundary is taken when the next word is one that starts sentences, not names ("U.S. Army").
+_SENTENCE_FINAL = frozenset(
+    ["u.s", "u.k", "u.n", "inc", "ltd", "co", "corp", "bros", "etc", "jr", "sr", "a.m", "p.m"]
+)
+_STARTERS = frozenset(
+    [
+        "a",
+        "an",
+        "the",
+        "this",
+        "that",
+        "these",
+        "those",
+        "it",
+        "its",
+        "he",
+        "she",
+        "they",
+        "we",
+        "i",
+        "you",
+        "his",
+        "her",
+        "their",
+        "our",
+        "my",
+        "there",
+        "here",
+        "but",
+        "and",
+        "so",
+        "yet",
+        "or",
+        "if",
+        "when",
+        "while",
+        "after",
+        "before",
+        "as",
+        "since",
+        "because",
+        "although",
+        "though",
+        "however",
+        "meanwhile",
+        "still",
+        "then",
+        "in",
+        "on",
+        "at",
+        "for",
+        "from",
+        "by",
+        "with",
+        "without",
+        "under",
+        "over",
+        "during",
+        "despite",
+    ]
+)
+_NEXT_WORD = re.compile(r"\s+[\"'“‘(\[]?(\w+)")
 # Candidate boundary: terminal punctuation, optional closing quotes/brackets, then whitespace.
 # A match starts only where a run of punctuation starts: retrying from every character of a long
 # run ("......") would take quadratic time, long enough to hang a request.
@@ -85,8 +148,11 @@ PASSAGE_SENTENCES = 3
 PASSAGE_CHARS = 700
 
 
-def _is_abbreviation(text: str, dot: int) -> bool:
-    """True when the full stop at ``dot`` closes an abbreviation or an initial."""
+def _is_abbreviation(text: str, dot: int, after: int) -> bool:
+    """True when the full stop at ``dot`` closes an abbreviation or an initial, not a sentence.
+
+    ``after`` is where the boundary's punctuation ends and the next sentence would start.
+    """
     if text[dot] != ".":
         return False
     word_start = dot
@@ -95,6 +161,8 @@ def _is_abbreviation(text: str, dot: int) -> bool:
     ):
         word_start -= 1
     word = text[word_start:dot].lower()
+    if word in _SENTENCE_FINAL and (following := _NEXT_WORD.match(text, after)):
+        return following.group(1).lower() not in _STARTERS
     return word in _ABBREVIATIONS or (len(word) == 1 and word.isalpha())
 
 
@@ -121,7 +189,7 @@ def split_sentences(text: str, start: int, end: int) -> list[tuple[int, int]]:
     spans: list[tuple[int, int]] = []
     position = start
     for match in _BOUNDARY.finditer(text, start, end):
-        if _is_abbreviation(text, match.start()):
+        if _is_abbreviation(text, match.start(), match.end()):
             continue
         spans.append((position, match.end()))
         position = match.end()

@@ -76,6 +76,26 @@ def assert_invariants(article: Article, segmentation: Segmentation) -> None:
             ["Mr. Smith went to Washington.", "He met the U.S. president there.", "It was fine."],
         ),
         (
+            "Aid came from the U.S. The decision was final. The U.S. Army and U.K. envoys agreed.",
+            [
+                "Aid came from the U.S.",
+                "The decision was final.",
+                "The U.S. Army and U.K. envoys agreed.",
+            ],
+        ),
+        (
+            "He works at Acme Inc. Its shares fell at 5 p.m. Then Acme Inc. Chief Jo Ray spoke.",
+            [
+                "He works at Acme Inc.",
+                "Its shares fell at 5 p.m.",
+                "Then Acme Inc. Chief Jo Ray spoke.",
+            ],
+        ),
+        (
+            "Ask Mr. The Fixer, or Dr. Who.",
+            ["Ask Mr. The Fixer, or Dr. Who."],
+        ),
+        (
             "The book by J. K. Rowling sold well. Fans queued.",
             ["The book by J. K. Rowling sold well.", "Fans queued."],
         ),
