@@ -9,6 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from index.encoder import ModelUnavailableError
@@ -60,6 +61,22 @@ def _location(loc: tuple[Any, ...] | list[Any]) -> str:
     return ".".join(parts) or "body"
 
 
+_METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
+
+
+def _allowed_methods(request: Request) -> str:
+    """Every method a route serves on the request's path: RFC 9110 asks a 405 to list them all.
+
+    Each method is tried against the routes (included routers answer only that), a rare cost.
+    """
+    routes = request.app.router.routes
+    return ", ".join(
+        method
+        for method in _METHODS
+        if any(r.matches({**request.scope, "method": method})[0] is Match.FULL for r in routes)
+    )
+
+
 def install(app: FastAPI) -> None:
     """Register one handler per domain error and for framework errors."""
 
@@ -73,8 +90,11 @@ def install(app: FastAPI) -> None:
         return problem(422, detail or "the request is not valid", errors=errors[:20])
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return problem(exc.status_code, str(exc.detail), headers=getattr(exc, "headers", None))
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        headers = getattr(exc, "headers", None)
+        if exc.status_code == 405:  # Starlette's Allow names the first route on the path only
+            headers = {**(headers or {}), "Allow": _allowed_methods(request)}
+        return problem(exc.status_code, str(exc.detail), headers=headers)
 
     @app.exception_handler(ArticleNotFoundError)
     async def not_found(_: Request, exc: ArticleNotFoundError) -> JSONResponse:

@@ -250,6 +250,13 @@ def test_unknown_route_and_method_are_problems(client: TestClient) -> None:
     assert_problem(client.put("/v1/ask", json={}), 405)
 
 
+def test_a_wrong_method_lists_every_method_of_the_path(client: TestClient) -> None:
+    response = client.put("/v1/articles/default")
+    assert_problem(response, 405)
+    assert {"GET", "DELETE"} <= set(response.headers["Allow"].split(", "))
+    assert {"GET", "POST"} <= set(client.patch("/v1/articles").headers["Allow"].split(", "))
+
+
 def test_openapi_documents_every_field(client: TestClient) -> None:
     schema = client.get("/openapi.json").json()
     paths = schema["paths"]
