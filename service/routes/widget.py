@@ -12,6 +12,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse
 
 from index.library import DEFAULT_ID
+from qa.errors import ArticleNotFoundError
 from qa.models import Article, Kind
 from service.state import RuntimeDep
 
@@ -77,5 +78,14 @@ def demo(runtime: RuntimeDep) -> HTMLResponse:
         refresh = "" if runtime.error else '<meta http-equiv="refresh" content="2">'
         page = f"<!doctype html><title>article-qa</title>{refresh}<p>{reason}</p>"
         return HTMLResponse(page, status_code=503, headers={"Retry-After": "2"})
-    page = render_demo(runtime.library.get(DEFAULT_ID).article)
-    return HTMLResponse(page, headers={"Content-Security-Policy": DEMO_CSP})
+    try:
+        article = runtime.library.get(DEFAULT_ID).article
+    except ArticleNotFoundError:
+        # A browser page, not the API's problem+json: a reader opened this URL.
+        page = (
+            "<!doctype html><title>article-qa</title><p>The default article has been deleted. "
+            "It is indexed again when the server next starts; the API keeps serving the "
+            'other articles (<a href="/docs">/docs</a>).</p>'
+        )
+        return HTMLResponse(page, status_code=404)
+    return HTMLResponse(render_demo(article), headers={"Content-Security-Policy": DEMO_CSP})

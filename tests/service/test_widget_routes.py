@@ -80,6 +80,16 @@ def test_demo_page_is_503_until_the_model_has_loaded(slow_start: SlowStart) -> N
         assert client.get("/").status_code == 200
 
 
+def test_demo_page_says_so_in_html_when_the_default_article_is_deleted(
+    client: TestClient,
+) -> None:
+    assert client.delete("/v1/articles/default").status_code == 204
+    response = client.get("/")
+    assert response.status_code == 404
+    assert response.headers["content-type"].startswith("text/html")
+    assert "default article has been deleted" in response.text
+
+
 def test_widget_script_is_cacheable_javascript(client: TestClient) -> None:
     response = client.get("/widget.js")
     assert response.status_code == 200
