@@ -5,9 +5,10 @@ sentence of the shared SQuAD articles, the "topic") plus Gaussian noise, renorma
 corpus has the clustered structure approximate indexes depend on. Queries are real SQuAD
 questions, encoded. For each size the script builds ``index.archive.ArchiveIndex`` (exact below
 its limit, IVF-SQ8 above) and reports build time (two threads), index memory, p50/p99
-single-query latency (k=10, one thread) and recall@10 against exact search over the same
-vectors. It writes a plot of latency and memory against corpus size and prints one JSON line,
-with the targets for a million vectors and whether they are met.
+single-query latency (k=10, one thread), recall@10 against exact search over the same
+vectors, and what a write costs: adding a 200-sentence article's vectors and removing them.
+It writes a plot of latency and memory against corpus size and prints one JSON line, with the
+targets for a million vectors and whether they are met.
 
     .venv/bin/python -m bench.scale [--sizes 10000,100000,1000000] [--plot docs/scale.png]
 """
@@ -17,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -37,6 +39,7 @@ QUERIES = 300
 # like two sentences of one article.
 NOISE = 0.045
 CHUNK = 100_000
+ARTICLE_SENTENCES = 200  # an ordinary article, for the cost of a write
 # The issue's targets, for an archive of a million sentence vectors.
 TARGET_SIZE = 1_000_000
 TARGETS: tuple[Target, ...] = (
@@ -80,6 +83,15 @@ def measure(vectors: Vectors, queries: Vectors) -> dict[str, Any]:
         hits = index.search(query[None, :], K)
         latencies.append((time.perf_counter() - tick) * 1000)
         found.append(hits.ids[0])
+    # What a write costs the index: one article's sentences added, then removed again.
+    article = vectors[:ARTICLE_SENTENCES]
+    first_new = len(vectors)
+    tick = time.perf_counter()
+    index.add(article, np.arange(first_new, first_new + len(article), dtype=np.int64))
+    add_ms = (time.perf_counter() - tick) * 1000
+    tick = time.perf_counter()
+    index.remove(first_new, first_new + len(article))
+    remove_ms = (time.perf_counter() - tick) * 1000
     exact = faiss.IndexFlatIP(vectors.shape[1])
     exact.add(vectors)
     _, truth = exact.search(queries, K)
@@ -93,6 +105,8 @@ def measure(vectors: Vectors, queries: Vectors) -> dict[str, Any]:
         "search_ms_p50": round(statistics.median(latencies), 3),
         "search_ms_p99": round(latencies[int(0.99 * (len(latencies) - 1))], 3),
         f"recall@{K}": round(float(recall), 4),
+        "add_article_ms": round(add_ms, 2),
+        "remove_article_ms": round(remove_ms, 2),
     }
 
 
@@ -132,7 +146,8 @@ def main() -> None:
     for size in (int(s) for s in args.sizes.split(",")):
         rows.append(measure(synthetic(topics, size, rng), queries))
     plot(rows, args.plot)
-    report: dict[str, Any] = {"command": "python -m bench.scale", "plot": str(args.plot)}
+    command = " ".join(["python -m bench.scale", *sys.argv[1:]])
+    report: dict[str, Any] = {"command": command, "plot": str(args.plot)}
     report["sizes"] = rows
     for row in rows:
         if row["vectors"] == TARGET_SIZE:

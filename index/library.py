@@ -79,7 +79,7 @@ class Library:
         self._cache: dict[str, tuple[str, IndexedArticle]] = {}
         self._lock = threading.Lock()
         self._building: dict[str, threading.Lock] = {}
-        self._archive: Archive | None = None
+        self._archive = Archive(encoder.name, encoder.dim)
         self._archive_lock = threading.Lock()
 
     def close(self) -> None:
@@ -250,37 +250,24 @@ class Library:
         Dense similarity only: the keyword and learned-ranker scores are relative to one article,
         so they do not compare across articles.
         """
-        archive = self._current_archive()
-        if not len(archive.index):
-            return []
         query_vector = self.encoder.encode_queries([query])
-        # Extra candidates: headings, boilerplate and articles deleted since the build drop out.
-        found = archive.index.search(query_vector, min(len(archive.index), top_k * 4 + 8))
+        with self._archive_lock:
+            self._archive.sync(self.store)
+            # Extra candidates: headings and boilerplate drop out, and so do articles deleted
+            # since the sync.
+            found = self._archive.search(query_vector, top_k * 4 + 8)
         hits: list[SearchHit] = []
-        for score, position in zip(found.scores[0], found.ids[0], strict=True):
-            if position < 0 or len(hits) == top_k:
+        for score, article_id, number in found:
+            if len(hits) == top_k:
                 break
-            article_id = archive.article_ids[archive.owner[position]]
             try:
                 indexed = self.get(article_id)
             except ArticleNotFoundError:
                 continue
             sentences = indexed.segmentation.sentences
-            number = int(archive.sentence[position])
             if number < len(sentences) and sentences[number].kind.citable:
-                hits.append(
-                    SearchHit(article_id, indexed.article.title, sentences[number], float(score))
-                )
+                hits.append(SearchHit(article_id, indexed.article.title, sentences[number], score))
         return hits
-
-    def _current_archive(self) -> Archive:
-        """The archive index as of the store's current generation, rebuilt when it moved."""
-        with self._archive_lock:
-            generation = self.store.generation()
-            if self._archive is None or self._archive.generation != generation:
-                articles = list(self.store.all_vectors(self.encoder.name, self.encoder.dim))
-                self._archive = Archive.build(generation, articles, self.encoder.dim)
-            return self._archive
 
     def _answer(self, indexed: IndexedArticle, question: str, top_k: int) -> Answer:
         ranking = self.retriever.rank(indexed, question)

@@ -24,7 +24,7 @@ import re
 import sqlite3
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,6 +44,8 @@ DB_NAME = "articles.db"
 SEGMENTER_VERSION = 2
 ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 
+# Rows whose vectors fit an encoder: (model, dim, segmenter version) as parameters.
+_FITS = "model = ? AND dim = ? AND segmenter_version = ? AND length(vectors) = sentences * dim * 4"
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS articles (
     id                TEXT PRIMARY KEY,
@@ -185,17 +187,31 @@ class ArticleStore:
             row = db.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()
         return int(row["value"])
 
-    def all_vectors(self, model: str, dim: int) -> Iterator[tuple[str, Vectors]]:
-        """Every article's vectors that fit this encoder (stale ones are skipped until rebuilt)."""
+    def revisions(self, model: str, dim: int) -> dict[str, tuple[str, int]]:
+        """Id -> (revision, sentences) of every article whose vectors fit this encoder: what the
+        archive index compares itself with, without reading any vectors."""
         with self._query() as db:
             rows = db.execute(
-                "SELECT id, sentences, vectors FROM articles WHERE model = ? AND dim = ? "
-                "AND segmenter_version = ? AND length(vectors) = sentences * dim * 4 ORDER BY id",
+                f"SELECT id, revision, sentences FROM articles WHERE {_FITS}",
                 (model, dim, SEGMENTER_VERSION),
             ).fetchall()
+        return {row["id"]: (row["revision"], row["sentences"]) for row in rows}
+
+    def all_vectors(
+        self, model: str, dim: int, ids: Collection[str] | None = None
+    ) -> Iterator[tuple[str, str, Vectors]]:
+        """(id, revision, vectors) of every article, or of these ``ids``, whose vectors fit this
+        encoder (stale ones are skipped until rebuilt)."""
+        query = f"SELECT id, revision, sentences, vectors FROM articles WHERE {_FITS}"
+        parameters: tuple[object, ...] = (model, dim, SEGMENTER_VERSION)
+        if ids is not None:
+            query += " AND id IN (SELECT value FROM json_each(?))"
+            parameters += (json.dumps(sorted(ids)),)
+        with self._query() as db:
+            rows = db.execute(query + " ORDER BY id", parameters).fetchall()
         for row in rows:
             vectors = np.frombuffer(row["vectors"], dtype=np.float32)
-            yield row["id"], vectors.reshape(row["sentences"], dim)
+            yield row["id"], row["revision"], vectors.reshape(row["sentences"], dim)
 
     def exists(self, article_id: str) -> bool:
         return self.revision(article_id) is not None
@@ -273,8 +289,7 @@ class ArticleStore:
         reading any vectors (SQLite knows a blob's length from its record header)."""
         with self._query() as db:
             rows = db.execute(
-                "SELECT id FROM articles WHERE model != ? OR dim != ? OR segmenter_version != ? "
-                "OR length(vectors) != sentences * dim * 4 ORDER BY id",
+                f"SELECT id FROM articles WHERE NOT ({_FITS}) ORDER BY id",
                 (model, dim, SEGMENTER_VERSION),
             )
             return [row["id"] for row in rows]
