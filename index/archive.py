@@ -4,7 +4,8 @@ Below ``EXACT_LIMIT`` vectors the index is exact (FAISS flat inner product: 1.5 
 a scan that stays within milliseconds). Above it, an inverted file with 8-bit scalar quantisation
 (IVF-SQ8): vectors are grouped around ``nlist`` k-means centroids and stored in a quarter of the
 space; a search scans only the ``nprobe`` nearest groups. At a million sentences that is about
-390 MB instead of 1.5 GB, and a few milliseconds per search (numbers: ``python -m bench.scale``).
+390 MB instead of 1.5 GB, and about a millisecond per search (numbers: ``python -m bench.scale``).
+Writes are followed by adding and removing the written articles' vectors (``Archive.sync``).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ TRAIN_PER_CENTROID = 40  # k-means sample size per centroid (FAISS warns below 3
 RETRAIN_FACTOR = 4
 # A vector's id in the index: (article slot << SENTENCE_BITS) | sentence number.
 SENTENCE_BITS = 24
+_SENTENCE_MASK = (1 << SENTENCE_BITS) - 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,7 +128,7 @@ class Archive:
             self._build(store)
         else:
             for article_id, (slot, revision) in list(self._held.items()):
-                if current.get(article_id, ("",))[0] != revision:
+                if article_id not in current or current[article_id][0] != revision:
                     self.index.remove(slot << SENTENCE_BITS, (slot + 1) << SENTENCE_BITS)
                     del self._held[article_id], self._slots[slot]
             wanted = current.keys() - self._held.keys()
@@ -162,9 +164,6 @@ class Archive:
             for score, id_ in zip(found.scores[0], found.ids[0], strict=True)
             if id_ >= 0
         ]
-
-
-_SENTENCE_MASK = (1 << SENTENCE_BITS) - 1
 
 
 def _ids(slot: int, count: int) -> npt.NDArray[np.int64]:
