@@ -118,3 +118,16 @@ def test_the_archive_reads_only_new_articles(
     archive.sync(store)
     archive.sync(store)  # nothing written since: nothing read
     assert read == [({"second"},)]
+
+
+def test_the_archive_sees_writes_by_another_process(store: ArticleStore, tmp_path: Path) -> None:
+    archive = Archive(MODEL, 32)
+    archive.sync(store)
+    other = ArticleStore(tmp_path / "data")  # another connection, as another worker or the CLI
+    vectors = clustered(10, seed=4)
+    save(other, "elsewhere", vectors)
+    assert found(archive, store, vectors[4]) == ("elsewhere", 4)
+    other.delete("elsewhere")
+    archive.sync(store)
+    assert len(archive.index) == 0
+    other.close()
