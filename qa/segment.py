@@ -78,8 +78,27 @@ _ABBREVIATIONS = frozenset(
 )
 # Abbreviations that also end sentences ("sanctions from the U.S. The decision ..."): after them a
 # boundary is taken when the next word is one that starts sentences, not names ("U.S. Army").
+# Street types too: "Downing St. The house ...", but "St. Louis".
 _SENTENCE_FINAL = frozenset(
-    ["u.s", "u.k", "u.n", "inc", "ltd", "co", "corp", "bros", "etc", "jr", "sr", "a.m", "p.m"]
+    [
+        "u.s",
+        "u.k",
+        "u.n",
+        "inc",
+        "ltd",
+        "co",
+        "corp",
+        "bros",
+        "etc",
+        "jr",
+        "sr",
+        "a.m",
+        "p.m",
+        "st",
+        "ave",
+        "blvd",
+        "rd",
+    ]
 )
 _STARTERS = frozenset(
     [

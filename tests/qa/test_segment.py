@@ -92,6 +92,10 @@ def assert_invariants(article: Article, segmentation: Segmentation) -> None:
             ],
         ),
         (
+            "He lives at 10 Downing St. The house is old. St. Louis is far.",
+            ["He lives at 10 Downing St.", "The house is old.", "St. Louis is far."],
+        ),
+        (
             "Ask Mr. The Fixer, or Dr. Who.",
             ["Ask Mr. The Fixer, or Dr. Who."],
         ),
