@@ -87,6 +87,27 @@ def _ask(args: argparse.Namespace, settings: Settings) -> None:
         )
 
 
+def _search(args: argparse.Namespace, settings: Settings) -> None:
+    from service.schemas import SearchResponse, SearchResultOut
+
+    query = " ".join(args.query.split())
+    if not query:
+        raise ArticleQAError("the query is empty; say what to look for")
+    with _library(settings) as library:
+        hits = library.search(query, args.top_k)
+    results = [SearchResultOut.of(hit) for hit in hits]
+    if args.json:
+        print(SearchResponse(results=results).model_dump_json(indent=2))
+        return
+    if not results:
+        print("No stored article has a matching sentence.")
+    for result in results:
+        print(
+            f"{result.score:.4f}\t{result.article_id}\t{result.quote} "
+            f"(chars {result.start}-{result.end})"
+        )
+
+
 def _list(_: argparse.Namespace, settings: Settings) -> None:
     with _library(settings) as library:
         articles = library.articles()
@@ -129,6 +150,14 @@ def parser() -> argparse.ArgumentParser:
     ask.add_argument("--top-k", type=int, default=3, choices=range(1, 11), metavar="1..10")
     ask.add_argument("--json", action="store_true", help="print the API's JSON response")
     ask.set_defaults(run=_ask)
+
+    search = commands.add_parser(
+        "search", help="find the closest sentences across every stored article"
+    )
+    search.add_argument("query")
+    search.add_argument("--top-k", type=int, default=5, choices=range(1, 21), metavar="1..20")
+    search.add_argument("--json", action="store_true", help="print the API's JSON response")
+    search.set_defaults(run=_search)
 
     listing = commands.add_parser("list", help="list stored articles")
     listing.set_defaults(run=_list)

@@ -41,6 +41,24 @@ def test_ingest_prints_id_then_ask_and_list_use_it(
     assert "no article with id" in capsys.readouterr().err
 
 
+def test_search_across_stored_articles(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["search", "anything"]) == 0  # an empty archive is not an error
+    assert capsys.readouterr().out == "No stored article has a matching sentence.\n"
+    path = tmp_path / "ferry.txt"
+    path.write_text("Harbour news\n\nThe ferry sank in a storm. Nobody was hurt.\n")
+    assert cli.main(["ingest", str(path)]) == 0
+    article_id = capsys.readouterr().out.strip()
+    assert cli.main(["search", "ferry sank storm", "--top-k", "1"]) == 0
+    line = capsys.readouterr().out.strip()
+    assert line.split("\t")[1:] == [article_id, "The ferry sank in a storm. (chars 14-40)"]
+    assert cli.main(["search", "ferry", "--json"]) == 0
+    body = json.loads(capsys.readouterr().out)
+    assert body["results"][0]["article_id"] == article_id
+    assert set(body["results"][0]) == {"article_id", "title", "quote", "start", "end", "score"}
+    assert cli.main(["search", "   "]) == 1
+    assert "the query is empty" in capsys.readouterr().err
+
+
 def test_ask_json_matches_the_api_shape(capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["ask", "Who wrote this article?", "--json"]) == 0
     body = json.loads(capsys.readouterr().out)
