@@ -36,11 +36,6 @@ def create_app(
                 "ARTICLE_QA_API_KEY is not set: article writes are accepted only from loopback"
             )
         loading = asyncio.create_task(asyncio.to_thread(runtime.load))
-        if settings.workers > 1:
-            # Workers share one listening socket and start taking connections when this returns:
-            # a worker still loading would answer 503 beside ready ones. Until all are ready,
-            # connections wait in the socket's queue instead.
-            await asyncio.to_thread(runtime.ready.wait)
         yield
         await loading
         runtime.close()
