@@ -267,6 +267,7 @@ class OnnxEncoder:
         threads: int = 1,
         ingest_threads: int = 2,
         batch_tokens: int = 512,
+        bf16: bool | None = None,  # None: where the CPU has it
     ) -> None:
         import onnxruntime
         from tokenizers import Tokenizer
@@ -293,7 +294,7 @@ class OnnxEncoder:
         self._batch_tokens = batch_tokens
         self.dim = int(self.encode_queries(["dimension probe"]).shape[1])
         self._documents: Runner
-        if bf16_available():
+        if bf16_available() if bf16 is None else bf16:  # bf16 unless told or the CPU lacks it
             self._documents = _Bf16Documents(folder / FLOAT_FILE, ingest_threads).run
             self.name = name + BACKEND_SUFFIX + BF16_SUFFIX
         else:
