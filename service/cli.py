@@ -64,12 +64,18 @@ def _ingest(args: argparse.Namespace, settings: Settings) -> None:
     print(indexed.id)
 
 
+def _collapsed(text: str, if_empty: str) -> str:
+    """The text with runs of whitespace as single spaces; an error when nothing is left."""
+    collapsed = " ".join(text.split())
+    if not collapsed:
+        raise ArticleQAError(if_empty)
+    return collapsed
+
+
 def _ask(args: argparse.Namespace, settings: Settings) -> None:
     from service.schemas import AskResponse
 
-    question = " ".join(args.question.split())
-    if not question:
-        raise ArticleQAError("the question is empty; ask something about the article")
+    question = _collapsed(args.question, "the question is empty; ask something about the article")
     with _library(settings) as library:
         if args.article == DEFAULT_ID:
             library.ensure_default()
@@ -90,9 +96,7 @@ def _ask(args: argparse.Namespace, settings: Settings) -> None:
 def _search(args: argparse.Namespace, settings: Settings) -> None:
     from service.schemas import SearchResponse, SearchResultOut
 
-    query = " ".join(args.query.split())
-    if not query:
-        raise ArticleQAError("the query is empty; say what to look for")
+    query = _collapsed(args.query, "the query is empty; say what to look for")
     with _library(settings) as library:
         hits = library.search(query, args.top_k)
     results = [SearchResultOut.of(hit) for hit in hits]
