@@ -6,11 +6,13 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 export HOST PORT
+# Debian packages the tests need (the browser tests drive Chromium); add to the list as it grows.
+SYSTEM_PACKAGES := chromium
 
-.PHONY: help install run test lint bench screenshots clean
+.PHONY: help install system-packages run test lint bench screenshots clean
 
 help: ## list targets
-	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,10 +24,13 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed ## create .venv and install the project with its dev tools
 
+system-packages: ## apt-get install the Debian packages the tests need, when missing
+	@scripts/install-system-packages $(SYSTEM_PACKAGES)
+
 run: install ## index the default article if needed and serve on $(HOST):$(PORT)
 	$(BIN)/article-qa serve --host $(HOST) --port $(PORT)
 
-test: install ## run the whole test suite
+test: install system-packages ## install what the tests need when missing, then run them all
 	$(BIN)/pytest
 
 lint: install ## ruff and mypy --strict
@@ -36,7 +41,7 @@ lint: install ## ruff and mypy --strict
 bench: install ## answer-quality benchmark on ../shared/data (prints JSON)
 	$(BIN)/python -m bench.quality
 
-screenshots: install ## regenerate docs/widget-*.png (needs /usr/bin/chromium)
+screenshots: install system-packages ## regenerate docs/widget-*.png (with Chromium)
 	$(BIN)/python -m bench.screenshots
 
 clean: ## remove the virtualenv and stored indexes

@@ -16,7 +16,7 @@ from playwright.sync_api import Browser, Page, Playwright, ViewportSize, expect
 from bench import free_port, wait_ready
 
 ROOT = Path(__file__).resolve().parents[2]
-# Playwright cannot download its own browsers here; CI installs Debian's (see .ci/run).
+# Playwright cannot download its own browsers here; `make test` installs Debian's.
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -74,7 +74,7 @@ def launch_chromium(playwright: Playwright) -> Browser:
     if not CHROMIUM.exists():
         raise RuntimeError(
             f"{CHROMIUM} is missing; install it with `apt-get install -y chromium` "
-            "(.ci/run does this in CI)"
+            "(`make test` does this when it can)"
         )
     return playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
 
