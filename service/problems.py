@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from typing import Any
 
@@ -152,8 +154,20 @@ class CatchAll:
             await problem(500, "unexpected server error; it has been logged")(scope, receive, send)
 
 
+# After a 413 for the body, at most this much of it is read and discarded, for at most this long.
+DRAIN_BYTES = 64 * 1024 * 1024
+DRAIN_SECONDS = 5.0
+
+
 class BodyLimit:
-    """Reject request bodies over a size limit before they are read in full (413)."""
+    """Reject request bodies over a size limit before they are read in full (413).
+
+    The 413 goes out first; then the rest of the body is read and thrown away (up to
+    ``DRAIN_BYTES`` or ``DRAIN_SECONDS``) and the connection is closed. A socket closed with
+    unread data is reset, so a client that sends its whole body before reading the answer (urllib,
+    requests, http.client) would see "connection reset" instead of the 413; beyond the bounds it
+    still does. A client waiting for "100 Continue" has sent no body and is not waited for.
+    """
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
@@ -163,26 +177,70 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = dict(scope["headers"]).get(b"content-length")
+        headers = dict(scope["headers"])
+        body = _Body(receive)
+        declared = headers.get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await self._reject(scope, receive, send)
+            body.rejected = True
+            # A client waiting for "100 Continue" sends no body after a 413: nothing to drain.
+            body.complete = headers.get(b"expect", b"").lower() == b"100-continue"
+            await problem(413, self._detail())(scope, body.receive, body.closing(send))
             return
-        seen = 0
 
         async def limited() -> Message:
             # Raised inside the route's body read, so FastAPI turns it into a 413 problem.
-            nonlocal seen
-            message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
-                    raise StarletteHTTPException(413, self._detail())
+            message = await body.receive()
+            if body.seen > self.max_bytes:
+                body.rejected = True
+                raise StarletteHTTPException(413, self._detail())
             return message
 
-        await self.app(scope, limited, send)
+        await self.app(scope, limited, body.closing(send))
 
     def _detail(self) -> str:
         return f"the request body is larger than {self.max_bytes:,} bytes"
 
-    async def _reject(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await problem(413, self._detail())(scope, receive, send)
+
+class _Body:
+    """One request's body as it is received: how much, whether all of it, and whether rejected."""
+
+    def __init__(self, receive: Receive) -> None:
+        self._receive = receive
+        self.seen = 0
+        self.complete = False
+        self.rejected = False
+
+    async def receive(self) -> Message:
+        message = await self._receive()
+        if message["type"] == "http.request":
+            self.seen += len(message.get("body", b""))
+            self.complete = not message.get("more_body", False)
+        else:  # http.disconnect: nothing more will come
+            self.complete = True
+        return message
+
+    def closing(self, send: Send) -> Send:
+        """``send``, except that a rejected body's 413 closes the connection after the drain."""
+
+        async def wrapped(message: Message) -> None:
+            if not self.rejected:
+                await send(message)
+                return
+            if message["type"] == "http.response.start":
+                message = {
+                    **message,
+                    "headers": [*message.get("headers", []), (b"connection", b"close")],
+                }
+            elif message["type"] == "http.response.body" and not message.get("more_body"):
+                await send({**message, "more_body": True})  # the whole problem, then the drain
+                await self._drain()
+                message = {"type": "http.response.body", "body": b""}
+            await send(message)
+
+        return wrapped
+
+    async def _drain(self) -> None:
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(DRAIN_SECONDS):
+                while not self.complete and self.seen <= DRAIN_BYTES:
+                    await self.receive()

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import uvicorn
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from bench import free_port
 from index.encoder import Encoder, HashingEncoder
 from index.ranker import RankerWeights
 from service.app import create_app
@@ -67,3 +70,25 @@ def slow_start(settings: Settings) -> Iterator[SlowStart]:
 @pytest.fixture
 def client(settings: Settings) -> Iterator[TestClient]:
     yield from ready_client(create_app(settings, lambda _: HashingEncoder()))
+
+
+@pytest.fixture
+def live_server(settings: Settings) -> Iterator[str]:
+    """The app behind a real uvicorn on a free loopback port, as ``article-qa serve`` runs it
+    (httptools, uvloop), with the fake encoder and ready; yields its base URL. For what
+    TestClient cannot show: sockets, the HTTP parser, real clients."""
+    app = create_app(settings, lambda _: HashingEncoder())
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not server.started and thread.is_alive() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert server.started, "uvicorn did not start"
+    assert app.state.runtime.ready.wait(60), "start-up did not finish"
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(30)

@@ -3,8 +3,11 @@ damage to stored data or to anything outside the data directory."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import random
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from itertools import chain, repeat
@@ -14,11 +17,12 @@ from typing import Any
 import httpx
 import pytest
 from fastapi.testclient import TestClient
-from starlette.types import Message
+from starlette.types import Message, Receive, Scope, Send
 
 from index.encoder import HashingEncoder
 from index.ranker import RankerWeights
 from qa.segment import MAX_SENTENCE_CHARS
+from service import problems
 from service.app import create_app
 from service.settings import Settings
 from tests.service.conftest import LOOPBACK, ready_client
@@ -208,15 +212,20 @@ def test_control_characters_do_not_change_the_answer(target: Target) -> None:
 @dataclass
 class Streamed:
     response: httpx.Response
-    pulled: int
+    pulled_before_answer: int  # body bytes the app had read when it started its response
+    pulled: int  # in all, the rejected rest that was read and discarded included
 
 
 def post_in_chunks(
-    client: TestClient, path: str, chunks: Iterator[bytes], length: int | None
+    client: TestClient,
+    path: str,
+    chunks: Iterator[bytes],
+    length: int | None,
+    extra_headers: tuple[tuple[bytes, bytes], ...] = (),
 ) -> Streamed:
     """POST straight to the ASGI app one chunk at a time, as a server does (TestClient reads the
-    whole body first); reports how many body bytes the app pulled before it answered."""
-    pulled = 0
+    whole body first); reports how many body bytes the app pulled before and after it answered."""
+    pulled, pulled_before_answer = 0, -1
     start: Message = {}
     body = bytearray()
 
@@ -227,12 +236,14 @@ def post_in_chunks(
         return {"type": "http.request", "body": chunk, "more_body": bool(chunk)}
 
     async def send(message: Message) -> None:
+        nonlocal pulled_before_answer
         if message["type"] == "http.response.start":
             start.update(message)
+            pulled_before_answer = pulled
         else:
             body.extend(message.get("body", b""))
 
-    headers = [(b"host", b"testserver"), (b"content-type", b"application/json")]
+    headers = [(b"host", b"testserver"), (b"content-type", b"application/json"), *extra_headers]
     if length is not None:
         headers.append((b"content-length", str(length).encode()))
     scope = {
@@ -252,22 +263,82 @@ def post_in_chunks(
     assert client.portal is not None
     client.portal.call(client.app, scope, receive, send)
     headers_out = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in start["headers"]]
-    return Streamed(
-        httpx.Response(start["status"], headers=headers_out, content=bytes(body)), pulled
-    )
+    response = httpx.Response(start["status"], headers=headers_out, content=bytes(body))
+    return Streamed(response, pulled_before_answer, pulled)
+
+
+def article_chunks(megabytes: int, chunk: int = 64 * 1024) -> tuple[int, Iterator[bytes]]:
+    """A JSON article of about ``megabytes`` MiB in chunks, and its size in bytes."""
+    count = megabytes * 1024 * 1024 // chunk
+    size = len(b'{"text": "') + chunk * count + len(b'"}')
+    return size, chain([b'{"text": "'], repeat(b"a" * chunk, count), [b'"}'])
 
 
 @pytest.mark.parametrize("declared", [True, False], ids=["content-length", "chunked"])
 def test_fifty_megabyte_body_is_rejected_before_it_is_read(
     settings: Settings, client: TestClient, declared: bool
 ) -> None:
-    chunk, count = 64 * 1024, 800  # 50 MiB
-    size = len(b'{"text": "') + chunk * count + len(b'"}')
-    chunks = chain([b'{"text": "'], repeat(b"a" * chunk, count), [b'"}'])
+    size, chunks = article_chunks(50)
     streamed = post_in_chunks(client, ARTICLES, chunks, size if declared else None)
     assert_problem(streamed.response, 413)
-    assert streamed.pulled <= (0 if declared else settings.max_body_bytes + chunk)
+    assert streamed.response.headers["connection"] == "close"
+    limit = 0 if declared else settings.max_body_bytes + 64 * 1024
+    assert 0 <= streamed.pulled_before_answer <= limit
+    assert streamed.pulled == size  # the rest was drained, so the client can read the 413
     assert [a["id"] for a in client.get(ARTICLES).json()["articles"]] == ["default"]
+
+
+def test_rejected_body_is_drained_only_up_to_a_bound(client: TestClient) -> None:
+    size, chunks = article_chunks(problems.DRAIN_BYTES // 2**20 + 16)
+    streamed = post_in_chunks(client, ARTICLES, chunks, size)
+    assert_problem(streamed.response, 413)
+    assert problems.DRAIN_BYTES <= streamed.pulled <= problems.DRAIN_BYTES + 64 * 1024 < size
+
+
+def test_a_stalled_body_is_drained_only_for_a_while(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A client that stops sending mid-body keeps the 413's connection open only so long."""
+    monkeypatch.setattr(problems, "DRAIN_SECONDS", 0.05)
+    sent: list[Message] = []
+
+    async def stalled() -> Message:
+        if not sent:
+            return {"type": "http.request", "body": b"x" * 10, "more_body": True}
+        await asyncio.sleep(60)
+        raise AssertionError("the drain should have timed out")
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    async def never_called(scope: Scope, receive: Receive, send: Send) -> None:
+        raise AssertionError("an oversized body must not reach the app")
+
+    limit = problems.BodyLimit(never_called, max_bytes=5)
+    scope = {"type": "http", "headers": [(b"content-length", b"1000")]}
+    asyncio.run(asyncio.wait_for(limit(scope, stalled, send), 5))
+    assert sent[0]["status"] == 413 and sent[-1] == {"type": "http.response.body", "body": b""}
+
+
+def test_client_waiting_for_100_continue_is_not_made_to_send(client: TestClient) -> None:
+    size, chunks = article_chunks(50)
+    expect = ((b"expect", b"100-continue"),)
+    streamed = post_in_chunks(client, ARTICLES, chunks, size, extra_headers=expect)
+    assert_problem(streamed.response, 413)
+    assert streamed.pulled == 0
+
+
+def test_client_that_sends_before_reading_gets_the_413_problem(live_server: str) -> None:
+    """urllib sends the whole 50 MB, with "Connection: close", before it reads: a server that
+    closed at once, with the body unread, would reset the connection instead."""
+    body = b'{"text": "' + b"a" * 50_000_000 + b'"}'
+    request = urllib.request.Request(
+        f"{live_server}{ARTICLES}", data=body, headers={"Content-Type": "application/json"}
+    )
+    with pytest.raises(urllib.error.HTTPError) as rejected:
+        urllib.request.urlopen(request, timeout=30)
+    assert rejected.value.code == 413
+    assert rejected.value.headers["Content-Type"] == "application/problem+json"
+    problem = json.loads(rejected.value.read())
+    assert problem["status"] == 413 and "larger than" in problem["detail"]
 
 
 # One line with no sentence boundary: the segmenter must cap its sentences, not give up or hang.
