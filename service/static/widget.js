@@ -16,6 +16,10 @@
   const TAG = "article-qa-chat";
   const HIGHLIGHT = "article-qa-citation";
   const HIGHLIGHT_COLOR = "#ffe08a";
+  // The words of the quote that answer the question (a citation's answer_span): painted over the
+  // sentence's highlight, darker and underlined (::highlight cannot change font-weight).
+  const ANSWER_HIGHLIGHT = "article-qa-answer";
+  const ANSWER_HIGHLIGHT_COLOR = "#fbbf24";
   const HISTORY_LIMIT = 10;
   const TOP_K = 3;
   const TIMEOUT_MS = 30000;
@@ -92,6 +96,7 @@
       text-transform: none; }
     .source p { margin-top: 4px; }
     .source mark { background: ${HIGHLIGHT_COLOR}; color: inherit; padding: 0 1px; }
+    .quote strong, .source strong { font-weight: 700; }
     .declined details { margin-top: 8px; font-size: 14px; color: #57606a; }
     .declined summary { cursor: pointer; }
     .declined ul { margin: 6px 0 0; padding-left: 18px; }
@@ -181,6 +186,32 @@
     return index;
   }
 
+  /** Where a citation's answer_span lies in its quote, in code points from the quote's start:
+   * { from, to }, or null when there is none or it does not line up with the quote (then the
+   * quote is shown as it is, with nothing in bold). */
+  function spanInQuote(citation) {
+    const span = citation.answer_span;
+    if (!span || !Number.isInteger(span.start) || !Number.isInteger(span.end)) return null;
+    if (typeof span.text !== "string" || typeof citation.quote !== "string") return null;
+    const from = span.start - citation.start;
+    const to = span.end - citation.start;
+    if (from < 0 || to <= from || span.end > citation.end) return null;
+    const quote = Array.from(citation.quote);
+    return quote.slice(from, to).join("") === span.text ? { from, to } : null;
+  }
+
+  /** `text` as Text nodes with the code points [from, to) in a <strong>; without a span, the
+   * text alone. */
+  const emphasised = (text, span) => {
+    if (!span) return [text];
+    const points = Array.from(text);
+    return [
+      points.slice(0, span.from).join(""),
+      h("strong", {}, points.slice(span.from, span.to).join("")),
+      points.slice(span.to).join(""),
+    ];
+  };
+
   function textNodes(root) {
     const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT, {
       acceptNode: (node) =>
@@ -225,10 +256,28 @@
     return ranges;
   }
 
+  const squash = (text) => text.replace(/\s+/g, " ").trim();
+
+  /** One range per text node over origin[from, to) (see rangesByText). */
+  function originRanges(origin, from, to) {
+    const ranges = [];
+    let current = null;
+    for (const [node, index] of origin.slice(from, to)) {
+      if (current?.node !== node) {
+        current = { node, from: index, to: index + 1 };
+        ranges.push(current);
+      }
+      current.to = index + 1;
+    }
+    return ranges.map(({ node, from, to }) => nodeRange(node, from, to));
+  }
+
   /** Fallback for pages that render the article their own way: find the quote in the text,
-   * treating any run of whitespace as one space (markup reflows whitespace freely). */
-  function rangesByText(container, quote) {
-    const needle = quote.trim().replace(/\s+/g, " ");
+   * treating any run of whitespace as one space (markup reflows whitespace freely). `span`
+   * (code points into the quote, from spanInQuote) is located inside the match the same way.
+   * Returns { quote, answer } ranges; answer is empty without a span. */
+  function rangesByText(container, quote, span = null) {
+    const needle = squash(quote);
     let flat = "";
     const origin = []; // origin[i] = [text node, UTF-16 index] of flat[i]
     for (const node of textNodes(container)) {
@@ -240,49 +289,70 @@
       }
     }
     const found = needle ? flat.indexOf(needle) : -1;
-    if (found < 0) return [];
-    const ranges = [];
-    let current = null;
-    for (const [node, index] of origin.slice(found, found + needle.length)) {
-      if (current?.node !== node) {
-        current = { node, from: index, to: index + 1 };
-        ranges.push(current);
+    if (found < 0) return { quote: [], answer: [] };
+    const ranges = { quote: originRanges(origin, found, found + needle.length), answer: [] };
+    if (span) {
+      // The span's place in the squashed quote: after the squashed text before it, or one
+      // further when the span itself starts with the whitespace that separates the two.
+      const before = quote.slice(0, utf16Index(quote, span.from)).trimStart().replace(/\s+/g, " ");
+      const words = squash(Array.from(quote).slice(span.from, span.to).join(""));
+      const at = words ? needle.indexOf(words, before.length) : -1;
+      if (at === before.length || at === before.length + 1) {
+        ranges.answer = originRanges(origin, found + at, found + at + words.length);
       }
-      current.to = index + 1;
     }
-    return ranges.map(({ node, from, to }) => nodeRange(node, from, to));
+    return ranges;
   }
 
-  const squash = (text) => text.replace(/\s+/g, " ").trim();
-
+  /** The ranges of a citation's quote and of its answer_span (empty when it has none). */
   function citationRanges(container, citation) {
+    const span = spanInQuote(citation);
     const byOffsets = rangesByOffsets(container, citation.start, citation.end);
     // Trust offsets only when they land on the quote: a page may render a different text version.
-    if (squash(byOffsets.map(String).join("")) === squash(citation.quote)) return byOffsets;
-    return rangesByText(container, citation.quote);
+    if (squash(byOffsets.map(String).join("")) !== squash(citation.quote)) {
+      return rangesByText(container, citation.quote, span);
+    }
+    const answer = span
+      ? rangesByOffsets(container, citation.answer_span.start, citation.answer_span.end)
+      : [];
+    const lined = span && squash(answer.map(String).join("")) === squash(citation.answer_span.text);
+    return { quote: byOffsets, answer: lined ? answer : [] };
   }
 
   // ---- Highlighting in the host page -----------------------------------------------------------
-  // The CSS Custom Highlight API paints ranges without touching the page's DOM. It needs one
-  // document-level rule, which only styles our own named highlight. Without the API, <mark>
-  // elements with inline styles wrap each text node's part of the quote.
+  // The CSS Custom Highlight API paints ranges without touching the page's DOM. It needs
+  // document-level rules, which only style our own two named highlights: the quote, and over it
+  // the words that answer the question. Without the API, <mark> elements with inline styles wrap
+  // each text node's part of the quote; that fallback marks only the quote, not the answer's
+  // words (nesting a second element would split the page's text nodes further for little gain).
 
   let highlightStyled = false;
   let clearHighlight = () => {};
 
-  function highlight(ranges) {
+  /** Highlight the quote's ranges, and the answer_span's (`answer`, inside them) more strongly. */
+  function highlight(ranges, answer = []) {
     clearHighlight();
     if (window.CSS?.highlights && window.Highlight) {
       if (!highlightStyled) {
         const sheet = new CSSStyleSheet();
         sheet.replaceSync(
-          `::highlight(${HIGHLIGHT}) { background-color: ${HIGHLIGHT_COLOR}; color: #1f2328; }`,
+          `::highlight(${HIGHLIGHT}) { background-color: ${HIGHLIGHT_COLOR}; color: #1f2328; }
+          ::highlight(${ANSWER_HIGHLIGHT}) { background-color: ${ANSWER_HIGHLIGHT_COLOR};
+            color: #1f2328; text-decoration: underline; text-decoration-thickness: 2px; }`,
         );
         document.adoptedStyleSheets = [...document.adoptedStyleSheets, sheet];
         highlightStyled = true;
       }
       CSS.highlights.set(HIGHLIGHT, new Highlight(...ranges));
-      clearHighlight = () => CSS.highlights.delete(HIGHLIGHT);
+      if (answer.length) {
+        const words = new Highlight(...answer);
+        words.priority = 1; // painted over the quote's highlight
+        CSS.highlights.set(ANSWER_HIGHLIGHT, words);
+      }
+      clearHighlight = () => {
+        CSS.highlights.delete(HIGHLIGHT);
+        CSS.highlights.delete(ANSWER_HIGHLIGHT);
+      };
       return;
     }
     const marks = ranges.map((range) => {
@@ -548,7 +618,9 @@
       log.scrollTop = Math.min(Math.max(log.scrollTop, bottom), top);
     }
 
-    /** The answer is quoted text with [n] markers; each marker becomes a citation button. */
+    /** The answer is quoted text with [n] markers; each marker becomes a citation button. The
+     * words of each quote that answer the question (its answer_span) are in bold: the quote is
+     * found in the text before its marker. */
     #answer(answer) {
       const byNumber = new Map(answer.citations.map((citation) => [citation.n, citation]));
       const source = h("div", { class: "source", hidden: true });
@@ -558,7 +630,17 @@
       for (const match of answer.answer.matchAll(/\[(\d+)\]/g)) {
         const citation = byNumber.get(Number(match[1]));
         if (!citation) continue; // not a marker the API explained: leave it as text
-        quote.append(answer.answer.slice(last, match.index));
+        const segment = answer.answer.slice(last, match.index);
+        const span = spanInQuote(citation);
+        const at = span ? segment.lastIndexOf(citation.quote) : -1;
+        if (at < 0) quote.append(segment);
+        else {
+          quote.append(
+            segment.slice(0, at),
+            ...emphasised(citation.quote, span),
+            segment.slice(at + citation.quote.length),
+          );
+        }
         const button = h(
           "button",
           {
@@ -588,8 +670,9 @@
       );
     }
 
-    /** Point at the cited sentence in the article; show its passage with the quote marked when
-     * that adds context, or when the article is not on this page to point at. */
+    /** Point at the cited sentence in the article; show its passage with the quote marked (and
+     * the answer's words in bold) when that adds context, or when the article is not on this
+     * page to point at. */
     #reveal(source, citation) {
       const shown = this.#highlightInArticle(citation);
       const label = shown
@@ -601,12 +684,15 @@
         const passage = Array.from(citation.passage.text);
         const from = citation.start - citation.passage.start;
         const to = citation.end - citation.passage.start;
+        const marked = passage.slice(from, to).join("");
+        // Bold only when the passage really holds the quote there.
+        const span = marked === citation.quote ? spanInQuote(citation) : null;
         source.append(
           h(
             "p",
             {},
             passage.slice(0, from).join(""),
-            h("mark", {}, passage.slice(from, to).join("")),
+            h("mark", {}, ...emphasised(marked, span)),
             passage.slice(to).join(""),
           ),
         );
@@ -617,10 +703,10 @@
 
     #highlightInArticle(citation) {
       const container = this.#articleContainer();
-      const ranges = container ? citationRanges(container, citation) : [];
-      if (!ranges.length) return false;
-      highlight(ranges);
-      scrollToRange(ranges[0], this.#panel);
+      const ranges = container ? citationRanges(container, citation) : { quote: [], answer: [] };
+      if (!ranges.quote.length) return false;
+      highlight(ranges.quote, ranges.answer);
+      scrollToRange(ranges.quote[0], this.#panel);
       return true;
     }
 

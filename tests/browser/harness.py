@@ -32,6 +32,8 @@ PUBLISHER = "http://localhost:48123"
 DESKTOP: ViewportSize = {"width": 1280, "height": 800}
 PHONE: ViewportSize = {"width": 360, "height": 740}
 HIGHLIGHT = "article-qa-citation"
+# The answer_span of the cited quote, highlighted over it.
+ANSWER_HIGHLIGHT = "article-qa-answer"
 
 
 @contextmanager
@@ -89,10 +91,11 @@ def ask(page: Page, question: str) -> None:
     expect(replies).to_have_count(before + 1)
 
 
-def highlighted_text(page: Page) -> str:
-    """The article text currently painted by the widget's citation highlight."""
+def highlighted_text(page: Page, name: str = HIGHLIGHT) -> str:
+    """The article text currently painted by the widget's citation highlight (or another of its
+    named highlights)."""
     text: str = page.evaluate(
-        "name => [...(CSS.highlights.get(name) ?? [])].map(String).join('')", HIGHLIGHT
+        "name => [...(CSS.highlights.get(name) ?? [])].map(String).join('')", name
     )
     return text
 
