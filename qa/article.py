@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from dataclasses import replace
 from typing import cast
 
 import lxml.html
@@ -119,10 +120,20 @@ def _blocks_from_text(text: str) -> tuple[Block, ...]:
     return tuple(blocks)
 
 
+def _read_as_body_if_nothing_citable(blocks: Iterable[Block]) -> tuple[Block, ...]:
+    """When no block is citable, every block is read as body text: a one-line note ("Meeting
+    moved to Tuesday") or a lone "READ MORE: ..." line is a short article to quote, not an empty
+    one (so any text with a readable character is accepted, as the OpenAPI document says)."""
+    blocks = tuple(blocks)
+    if any(b.kind.citable for b in blocks):
+        return blocks
+    return tuple(replace(b, kind=Kind.BODY) for b in blocks)
+
+
 def parse_text(text: str, title: str | None = None, url: str | None = None) -> Article:
     """Parse a plain-text article; raises EmptyArticleError when nothing readable is left."""
     stored = clean_text(text)
-    blocks = _blocks_from_text(stored)
+    blocks = _read_as_body_if_nothing_citable(_blocks_from_text(stored))
     if not any(b.kind.citable for b in blocks):
         raise EmptyArticleError("the article has no readable text; send at least one sentence")
     byline, publisher = _meta_names(stored, blocks)
@@ -227,6 +238,7 @@ def parse_html(html: str, title: str | None = None, url: str | None = None) -> A
         text_parts.append(line)
         position += len(line) + 2
     text = "\n\n".join(text_parts)
+    blocks = list(_read_as_body_if_nothing_citable(blocks))
     if not any(b.kind.citable for b in blocks):
         raise EmptyArticleError("the HTML has no readable paragraphs; send the article's page")
     byline, publisher = _meta_names(text, blocks)

@@ -123,14 +123,27 @@ def test_blank_title_falls_back_to_derived() -> None:
         "\n\n\t\r\n",
         "\x00\x01\x02",
         "\x00 \x7f\x1b\x0b",
-        "\u00a0\u2028\u3000",
-        "Just A Heading",
-        "READ MORE: nothing else here.",
+        "\u00a0\u2028\u3000\x85\x1c",
     ],
 )
 def test_unreadable_text_raises(source: str) -> None:
     with pytest.raises(EmptyArticleError):
         parse_text(source)
+
+
+@pytest.mark.parametrize(
+    "article",
+    [
+        parse_text("Just A Heading"),
+        parse_text("READ MORE: nothing else here."),
+        parse_text("A Heading\n\nWATCH: a clip"),
+        parse_html("<h1>A Heading</h1><p>READ NEXT: another story</p>"),
+    ],
+)
+def test_text_with_nothing_citable_is_read_as_body(article: Article) -> None:
+    """A one-line note or a lone boilerplate line is a short article, not an empty one."""
+    assert article.blocks
+    assert all(b.kind is Kind.BODY for b in article.blocks)
 
 
 def test_crlf_and_lone_cr_are_normalised() -> None:
