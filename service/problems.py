@@ -40,6 +40,14 @@ _TITLES = {
 }
 
 
+# What every operation with a JSON body may answer before the body reaches its model, for the
+# OpenAPI document (syntax errors in the JSON itself are 422, with the position).
+BODY_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"description": "The body cannot be decoded (not UTF-8)"},
+    413: {"description": "The body is larger than ARTICLE_QA_MAX_BODY_BYTES"},
+}
+
+
 class NotReadyError(Exception):
     """The model or the indexes are still loading."""
 

@@ -11,6 +11,7 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
+    WithJsonSchema,
     model_validator,
 )
 
@@ -42,18 +43,55 @@ _S = TypeVar("_S", bound=str)
 Unicode = Annotated[_S, BeforeValidator(_encodable)]
 
 
-def _not_blank(question: str) -> str:
-    if not question:
-        raise ValueError("the question is empty; ask something about the article")
-    return question
+# The OpenAPI document states each rule the validators below enforce (with their own messages).
+# Whitespace is what str.strip() removes (the characters for which str.isspace() is true; a test
+# checks), spelled out because JSON Schema's \s (ECMA-262) is a different set. Not blank: a
+# character that is not whitespace. Readable: nor a control character, which the article parser
+# replaces by a space.
+_SPACE = r"\x09-\x0d\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+NOT_BLANK, READABLE = f"[^{_SPACE}]", f"[^\\x00-\\x1f\\x7f{_SPACE}]"
+_NOT_BLANK_SCHEMA = {"type": "string", "minLength": 1, "pattern": NOT_BLANK}
+
+
+def _stripped(if_blank: str) -> AfterValidator:
+    def strip(value: str) -> str:
+        if not (stripped := value.strip()):
+            raise ValueError(if_blank)
+        return stripped
+
+    return AfterValidator(strip)
 
 
 Question = Unicode[
     Annotated[
         str,
-        StringConstraints(strip_whitespace=True, max_length=MAX_QUESTION_CHARS),
-        AfterValidator(_not_blank),
+        StringConstraints(max_length=MAX_QUESTION_CHARS),
+        _stripped("the question is empty; ask something about the article"),
+        WithJsonSchema({**_NOT_BLANK_SCHEMA, "maxLength": MAX_QUESTION_CHARS}),
     ]
+]
+Query = Unicode[
+    Annotated[
+        str,
+        StringConstraints(max_length=MAX_QUESTION_CHARS),
+        _stripped("the query is empty; say what to look for"),
+        WithJsonSchema({**_NOT_BLANK_SCHEMA, "maxLength": MAX_QUESTION_CHARS}),
+    ]
+]
+
+
+def _json_integer(value: object) -> object:
+    """A JSON Schema integer is a number without a fraction (6 or 6.0), not "6" or true, which
+    pydantic would otherwise convert."""
+    if isinstance(value, str | bool):
+        raise ValueError("must be a JSON integer, not a string or a boolean")
+    return value
+
+
+_Count = Annotated[int, BeforeValidator(_json_integer)]
+# The parser rejects an article without readable text (422, EmptyArticleError).
+_Source = Unicode[
+    Annotated[str, WithJsonSchema({"type": "string", "minLength": 1, "pattern": READABLE})]
 ]
 _HistoryItem = Unicode[Annotated[str, StringConstraints(max_length=MAX_QUESTION_CHARS)]]
 
@@ -63,11 +101,13 @@ class AskRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    question: Question = Field(description="The question, 1 to 1000 characters.")
+    question: Question = Field(
+        description="The question: 1 to 1000 characters, not all whitespace."
+    )
     article_id: Unicode[Annotated[str, StringConstraints(max_length=200)]] = Field(
         "default", description="Which article to ask about."
     )
-    top_k: int = Field(3, ge=1, le=10, description="How many citations to return (1-10).")
+    top_k: _Count = Field(3, ge=1, le=10, description="How many citations to return (1-10).")
     history: list[_HistoryItem] = Field(
         default_factory=list,
         max_length=MAX_HISTORY,
@@ -80,8 +120,8 @@ class SearchRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    query: Question = Field(description="What to look for, 1 to 1000 characters.")
-    top_k: int = Field(5, ge=1, le=20, description="How many sentences to return (1-20).")
+    query: Query = Field(description="What to look for: 1 to 1000 characters, not all whitespace.")
+    top_k: _Count = Field(5, ge=1, le=20, description="How many sentences to return (1-20).")
 
 
 class SearchResultOut(BaseModel):
@@ -122,6 +162,11 @@ class CitationOut(BaseModel):
     end: int = Field(description="End offset of the quote (exclusive).")
     passage: SpanOut = Field(description="The surrounding context of the quote.")
     score: float = Field(description="Ranking score; higher is better. Citations are best first.")
+    answer_span: SpanOut | None = Field(
+        None,
+        description="The words of the quote that answer the question (inside [start, end)), as "
+        "the reader model found them; null when it found none or the answer is declined.",
+    )
 
 
 class AskResponse(BaseModel):
@@ -152,6 +197,11 @@ class AskResponse(BaseModel):
                     end=c.quote.end,
                     passage=SpanOut(start=c.passage.start, end=c.passage.end, text=c.passage.text),
                     score=c.score,
+                    answer_span=None
+                    if c.answer_span is None
+                    else SpanOut(
+                        start=c.answer_span.start, end=c.answer_span.end, text=c.answer_span.text
+                    ),
                 )
                 for c in answer.citations
             ],
@@ -161,13 +211,23 @@ class AskResponse(BaseModel):
 class ArticleIn(BaseModel):
     """An article to ingest: exactly one of ``text`` or ``html``."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        # Exactly one of them is a string (the other absent or null), as _one_source checks.
+        json_schema_extra={
+            "oneOf": [
+                {"required": [field], "properties": {field: {"type": "string"}}}
+                for field in ("text", "html")
+            ]
+        },
+    )
 
-    text: Unicode[str] | None = Field(
+    text: _Source | None = Field(
         None, description="Plain text; paragraphs separated by blank lines."
     )
-    html: Unicode[str] | None = Field(
-        None, description="An HTML page; scripts and navigation are dropped."
+    html: _Source | None = Field(
+        None,
+        description="An HTML page; scripts and navigation are dropped (422 when no text is left).",
     )
     title: Unicode[Annotated[str, StringConstraints(max_length=500)]] | None = Field(
         None, description="Title; derived when omitted."

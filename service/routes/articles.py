@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Response, status
 
 from service.guard import require_writer
+from service.problems import BODY_ERRORS
 from service.schemas import ArticleCreated, ArticleDetail, ArticleIn, ArticleList, ArticleSummary
 from service.state import LibraryDep
 
@@ -20,8 +21,9 @@ WRITE_ERRORS: dict[int | str, dict[str, str]] = {
     status_code=status.HTTP_201_CREATED,
     summary="Add an article from plain text or HTML",
     responses={
+        **BODY_ERRORS,
         **WRITE_ERRORS,
-        413: {"description": "Article too large"},
+        413: {"description": "Article or body too large"},
         422: {"description": "No readable text"},
     },
     dependencies=[Depends(require_writer)],

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Depends
 from starlette.concurrency import run_in_threadpool
 
 from service.guard import limit_asks
+from service.problems import BODY_ERRORS
 from service.schemas import AskRequest, AskResponse
 from service.state import LibraryDep
 
@@ -16,6 +17,7 @@ router = APIRouter(prefix="/v1", tags=["ask"])
     "/ask",
     summary="Answer a question about an article with cited sentences",
     responses={
+        **BODY_ERRORS,
         404: {"description": "Unknown article"},
         422: {"description": "Invalid question"},
         429: {"description": "Too many questions from this client; see Retry-After"},

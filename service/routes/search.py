@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends
 
 from service.guard import limit_asks
+from service.problems import BODY_ERRORS
 from service.schemas import SearchRequest, SearchResponse, SearchResultOut
 from service.state import LibraryDep
 
@@ -15,6 +16,7 @@ router = APIRouter(prefix="/v1", tags=["search"])
     "/search",
     summary="Find the closest sentences across the whole archive",
     responses={
+        **BODY_ERRORS,
         422: {"description": "Invalid query"},
         429: {"description": "Too many requests from this client; see Retry-After"},
     },

@@ -40,6 +40,8 @@ PROBLEMS: list[tuple[str, object, int]] = [
     (ASK, {"question": ""}, 422),
     (ASK, {"question": " \t\n\u00a0\u3000\u2028 "}, 422),
     (ASK, {"question": "x" * 100_000}, 422),
+    (ASK, {"question": " " + "x" * 1000}, 422),  # over 1000 characters as sent
+    (ASK, {"question": "\x85\x1c"}, 422),  # whitespace to str.strip(), not to JSON Schema's \s
     (ASK, b'{"question": ', 422),
     (ASK, b'{"question": "\xff\xfe\xc0 who?"}', 400),
     (ASK, b"", 422),
@@ -51,6 +53,8 @@ PROBLEMS: list[tuple[str, object, int]] = [
     (ASK, {**WHO, "top_k": 10**100}, 422),
     (ASK, {**WHO, "top_k": 1e308}, 422),
     (ASK, {**WHO, "top_k": -1}, 422),
+    (ASK, {**WHO, "top_k": "3"}, 422),  # not a JSON integer, though pydantic would convert it
+    (ASK, {**WHO, "top_k": True}, 422),
     (ASK, {**WHO, "history": ["Who?"] * 10_000}, 422),
     (ASK, {**WHO, "history": "Who?"}, 422),
     (ASK, {**WHO, "article_id": "x" * 10_000}, 422),
