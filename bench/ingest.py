@@ -1,12 +1,28 @@
-"""How fast ingests embed, in process: the bf16 path at several batch budgets, and int8.
+"""How fast ingests embed, in process: the ingest paths the CPU could take, side by side.
 
 Embedding is most of an ingest (``bench.speed`` measures the whole request). Each of the 24 shared
 SQuAD articles is segmented as the library does it, and its sentences are embedded the way an
 ingest embeds one article; every configuration embeds every article once per round, in a
 shuffled order per article, so a noisy spell on the shared machine hits them all alike. Reports
-sentences per second for each and the ratio to the shipped budget. Prints one JSON line.
+sentences per second for each, the ratio to the path the product takes on this CPU, and each
+path's lowest cosine to the float32 vectors (when ``f32`` runs too), with the machine it ran on.
+Prints one JSON line.
 
-    .venv/bin/python -m bench.ingest [--rounds 3] [--budgets 256,512,1024] [--int8]
+Paths, all on two cores (``ARTICLE_QA_INGEST_THREADS=2``):
+
+- ``bf16``: the float graph on OpenVINO in bfloat16, two single-thread streams (the product on
+  a CPU with bf16);
+- ``f32``: the same in float32 (``INFERENCE_PRECISION_HINT=f32``);
+- ``int8``: the int8 copy on ONNX Runtime, one session with two threads (the product without
+  bf16);
+- ``int8x2``: the int8 copy on ONNX Runtime, two single-thread sessions in two threads, each
+  taking the next batch.
+
+Every path is an ``OnnxEncoder``, so tokenizing, batching and padding are the product's own; the
+``f32`` and ``int8x2`` candidates only replace how the batches are run.
+
+    .venv/bin/python -m bench.ingest [--rounds 3] [--budgets 256,512,1024]
+        [--paths bf16,f32,int8,int8x2]
 """
 
 from __future__ import annotations
@@ -15,57 +31,177 @@ import argparse
 import json
 import random
 import sys
+import threading
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from bench import machine
 from bench.squad import DEFAULT_DATA, load_articles
-from index.onnx_encoder import OnnxEncoder
+from index.encoder import DEFAULT_MODEL, Progress, Vectors, resolve_model_path
+from index.onnx_encoder import (
+    FLOAT_FILE,
+    INT8_FILE,
+    Feeds,
+    OnnxEncoder,
+    Rows,
+    bf16_available,
+    cached_model_path,
+)
 from qa.article import parse_text, search_text
 from qa.segment import segment
 
 SHIPPED_BUDGET = 512
+STREAMS = 2  # ARTICLE_QA_INGEST_THREADS' default
+PATHS = ("bf16", "f32", "int8", "int8x2")
+
+
+class OpenVinoStreams:
+    """The float graph on OpenVINO at a given precision, one single-thread stream per core,
+    pipelined as the product's bf16 path runs it."""
+
+    def __init__(self, path: Path, precision: str, streams: int = STREAMS) -> None:
+        import openvino
+
+        config = {
+            "PERFORMANCE_HINT": "THROUGHPUT",
+            "NUM_STREAMS": streams,
+            "INFERENCE_NUM_THREADS": streams,
+            "INFERENCE_PRECISION_HINT": precision,
+        }
+        core = openvino.Core()
+        self._model = core.compile_model(core.read_model(str(path)), "CPU", config)
+        self._streams = streams
+
+    def run(
+        self,
+        batches: Sequence[Rows],
+        feeds: Callable[[Rows], Feeds],
+        out: Vectors,
+        progress: Progress | None,
+    ) -> None:
+        import openvino
+
+        def finished(request: Any, rows: Rows) -> None:
+            out[rows] = request.get_output_tensor(0).data
+
+        queue = openvino.AsyncInferQueue(self._model, self._streams)
+        queue.set_callback(finished)
+        for rows in batches:
+            queue.start_async(feeds(rows), rows)
+        queue.wait_all()
+        del queue
+        self._model.release_memory()  # as the product does after each ingest
+
+
+class ParallelSessions:
+    """The int8 copy on ONNX Runtime: one single-thread session per thread, each taking the
+    next batch (longest first), so neither waits for the other until the last batch."""
+
+    def __init__(self, path: Path, sessions: int = STREAMS) -> None:
+        import onnxruntime
+
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = 1
+        options.inter_op_num_threads = 1
+        options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
+        self._sessions = [
+            onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+            for _ in range(sessions)
+        ]
+
+    def run(
+        self,
+        batches: Sequence[Rows],
+        feeds: Callable[[Rows], Feeds],
+        out: Vectors,
+        progress: Progress | None,
+    ) -> None:
+        pending, lock = iter(batches), threading.Lock()
+
+        def work(session: Any) -> None:
+            while True:
+                with lock:
+                    rows = next(pending, None)
+                if rows is None:
+                    return
+                (vectors,) = session.run(["embedding"], feeds(rows))  # releases the GIL
+                out[rows] = vectors
+
+        threads = [threading.Thread(target=work, args=(s,)) for s in self._sessions]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+
+
+def encoders(paths: Sequence[str], budgets: Sequence[int], cache: Path) -> dict[str, OnnxEncoder]:
+    """One encoder per path and batch budget, named for the report."""
+    folder = cached_model_path(resolve_model_path(DEFAULT_MODEL), cache)
+    out: dict[str, OnnxEncoder] = {}
+    for path in paths:
+        for budget in budgets:
+            name = f"{path}, {budget} tokens"
+            if path == "bf16":
+                out[name] = OnnxEncoder(cache_dir=cache, batch_tokens=budget, bf16=True)
+                continue
+            encoder = OnnxEncoder(cache_dir=cache, batch_tokens=budget, bf16=False)
+            if path == "f32":
+                encoder._documents = OpenVinoStreams(folder / FLOAT_FILE, "f32").run
+            elif path == "int8x2":
+                encoder._documents = ParallelSessions(folder / INT8_FILE).run
+            out[name] = encoder
+    return out
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--budgets", default="256,512,1024", help="padded tokens per batch")
-    parser.add_argument("--int8", action="store_true", help="also the int8 path (no-bf16 CPUs)")
+    parser.add_argument("--paths", default="bf16", help=f"comma-separated: {','.join(PATHS)}")
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="SQuAD data directory")
     args = parser.parse_args()
+    paths = [p for p in args.paths.split(",") if p]
+    if unknown := set(paths) - set(PATHS):
+        raise SystemExit(f"unknown paths: {', '.join(sorted(unknown))}")
     from service.settings import Settings
 
-    cache = Settings().model_cache
     articles = [
         [search_text(s.text, s.kind) for s in segment(parse_text(a.text, title=a.title)).sentences]
         for a in load_articles(args.data, None, None)
     ]
-    encoders = {
-        f"bf16, {budget} tokens": OnnxEncoder(cache_dir=cache, batch_tokens=budget)
-        for budget in (int(b) for b in args.budgets.split(","))
-    }
-    if args.int8:  # the path of a CPU without bf16
-        encoders[f"int8, {SHIPPED_BUDGET} tokens"] = OnnxEncoder(cache_dir=cache, bf16=False)
-    for encoder in encoders.values():  # compile and warm every path first
-        encoder.encode_documents(articles[0])
-    seconds = dict.fromkeys(encoders, 0.0)
+    budgets = [int(b) for b in args.budgets.split(",")]
+    configurations = encoders(paths, budgets, Settings().model_cache)
+    # Compile and warm every path first; keep the first article's vectors to compare.
+    vectors = {name: e.encode_documents(articles[0]) for name, e in configurations.items()}
+    seconds = dict.fromkeys(configurations, 0.0)
     order = random.Random(0)
     for _ in range(args.rounds):
         for texts in articles:
-            for name in order.sample(list(encoders), len(encoders)):
+            for name in order.sample(list(configurations), len(configurations)):
                 started = time.perf_counter()
-                encoders[name].encode_documents(texts)
+                configurations[name].encode_documents(texts)
                 seconds[name] += time.perf_counter() - started
     sentences = args.rounds * sum(map(len, articles))
-    shipped = seconds.get(f"bf16, {SHIPPED_BUDGET} tokens")
+    shipped_path = "bf16" if bf16_available() else "int8"
+    shipped = seconds.get(f"{shipped_path}, {SHIPPED_BUDGET} tokens")
     report: dict[str, Any] = {
         "command": " ".join(["python -m bench.ingest", *sys.argv[1:]]),
+        "machine": machine("onnx"),
         "sentences": sentences,
         "per_s": {name: round(sentences / s) for name, s in seconds.items()},
     }
     if shipped:
         report["speed_vs_shipped"] = {name: round(shipped / s, 3) for name, s in seconds.items()}
+    reference = vectors.get(f"f32, {budgets[0]} tokens")
+    if reference is not None:
+        report["min_cosine_to_f32"] = {
+            name: round(float(np.min(np.sum(v * reference, axis=1))), 4)
+            for name, v in vectors.items()
+        }
     print(json.dumps(report))
 
 

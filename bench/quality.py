@@ -28,7 +28,7 @@ from typing import Any, TextIO
 import faiss
 import numpy as np
 
-from bench import add_backend_option, bench_encoder
+from bench import add_backend_option, bench_encoder, machine
 from bench.squad import DEFAULT_DATA, TOP_K, Span, hit_rank, load_articles
 from bench.training import FOLDS, Example, examples_for, fit, fold_of
 from index.features import FEATURES, FloatArray
@@ -162,6 +162,7 @@ def run(args: argparse.Namespace, dump: TextIO | None) -> dict[str, Any]:
     n_unanswerable = sum(not e.answerable for rows in examples.values() for e in rows)
     return {
         "command": shlex.join(["python", "-m", "bench.quality", *sys.argv[1:]]),
+        "machine": machine(args.backend),  # the latency depends on it
         "protocol": f"{FOLDS}-fold cross-validation by article: fitted on 3/4, scored on 1/4",
         "articles": len(articles),
         "questions": n_answerable,

@@ -8,7 +8,7 @@ its limit, IVF-SQ8 above) and reports build time (two threads), index memory, p5
 single-query latency (k=10, one thread), recall@10 against exact search over the same
 vectors, and what a write costs: adding a 200-sentence article's vectors and removing them.
 It writes a plot of latency and memory against corpus size and prints one JSON line, with the
-targets for a million vectors and whether they are met.
+machine it ran on and the targets for a million vectors and whether they are met.
 
     .venv/bin/python -m bench.scale [--sizes 10000,100000,1000000] [--plot docs/scale.png]
 """
@@ -26,7 +26,7 @@ from typing import Any
 import faiss
 import numpy as np
 
-from bench import Target, bench_encoder, check_targets
+from bench import Target, bench_encoder, check_targets, machine
 from bench.squad import DEFAULT_DATA, load_articles
 from index.archive import EXACT_LIMIT, ArchiveIndex
 from index.encoder import DEFAULT_BACKEND, Vectors
@@ -147,7 +147,7 @@ def main() -> None:
         rows.append(measure(synthetic(topics, size, rng), queries))
     plot(rows, args.plot)
     command = " ".join(["python -m bench.scale", *sys.argv[1:]])
-    report: dict[str, Any] = {"command": command, "plot": str(args.plot)}
+    report: dict[str, Any] = {"command": command, "machine": machine(), "plot": str(args.plot)}
     report["sizes"] = rows
     for row in rows:
         if row["vectors"] == TARGET_SIZE:

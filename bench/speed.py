@@ -18,8 +18,9 @@ much CPU per request, and on two cores the client's CPU is taken from the server
 
 Paths: ``product`` is the int8 ONNX encoder with ``ARTICLE_QA_WORKERS=2``; ``naive`` is PyTorch
 MiniLM in one worker, as the first working product served. Both run in the same invocation, so
-their ratio is meaningful on a noisy machine. Prints one JSON line, with each of the issue's
-targets, what the product path measured and whether it is met.
+their ratio is meaningful on a noisy machine. Prints one JSON line, with the machine (CPU, cores,
+AMX / AVX-512 / AVX2 / bf16) and each path's encoder, and each of the issue's targets, what the
+product path measured and whether it is met.
 
     .venv/bin/python -m bench.speed [--requests 300] [--paths product,naive]
 """
@@ -46,7 +47,15 @@ from typing import Any
 
 import httpx
 
-from bench import Target, check_targets, free_port, percentile, wait_ready
+from bench import (
+    Target,
+    check_targets,
+    encoder_paths,
+    free_port,
+    machine,
+    percentile,
+    wait_ready,
+)
 from bench.squad import DEFAULT_DATA, load_articles
 
 QUESTIONS = Path(__file__).with_name("default_questions.json")
@@ -216,7 +225,7 @@ def measure(path: str, args: argparse.Namespace) -> dict[str, Any]:
     asked = questions(args.requests)
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
-    result: dict[str, Any] = {}
+    result: dict[str, Any] = {"encoder": encoder_paths(PATHS[path]["ARTICLE_QA_BACKEND"])}
     with tempfile.TemporaryDirectory(prefix="bench-speed-") as tmp:
         clean = {k: v for k, v in os.environ.items() if not k.startswith("ARTICLE_QA_")}
         env = clean | {"ARTICLE_QA_DATA_DIR": tmp, **PATHS[path]}
@@ -250,7 +259,10 @@ def main() -> None:
     unknown = set(paths) - set(PATHS)
     if unknown:
         raise SystemExit(f"unknown paths: {', '.join(sorted(unknown))}")
-    report: dict[str, Any] = {"command": "python -m bench.speed " + " ".join(sys.argv[1:])}
+    report: dict[str, Any] = {
+        "command": "python -m bench.speed " + " ".join(sys.argv[1:]),
+        "machine": machine(),
+    }
     for path in paths:
         report[path] = measure(path, args)
     if "product" in report:
