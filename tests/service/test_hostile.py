@@ -299,14 +299,14 @@ def test_rejected_body_is_drained_only_up_to_a_bound(client: TestClient) -> None
     assert problems.DRAIN_BYTES <= streamed.pulled <= problems.DRAIN_BYTES + 64 * 1024 < size
 
 
-def test_a_stalled_body_is_drained_only_for_a_while(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_stalled_body_is_drained_only_for_a_while(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A client that stops sending mid-body keeps the 413's connection open only so long."""
     monkeypatch.setattr(problems, "DRAIN_SECONDS", 0.05)
     sent: list[Message] = []
 
     async def stalled() -> Message:
-        if not sent:
-            return {"type": "http.request", "body": b"x" * 10, "more_body": True}
         await asyncio.sleep(60)
         raise AssertionError("the drain should have timed out")
 
@@ -316,9 +316,13 @@ def test_a_stalled_body_is_drained_only_for_a_while(monkeypatch: pytest.MonkeyPa
     async def never_called(scope: Scope, receive: Receive, send: Send) -> None:
         raise AssertionError("an oversized body must not reach the app")
 
-    limit = problems.BodyLimit(never_called, max_bytes=5)
-    scope = {"type": "http", "headers": [(b"content-length", b"1000")]}
-    asyncio.run(asyncio.wait_for(limit(scope, stalled, send), 5))
+    async def post() -> None:
+        limit = problems.BodyLimit(never_called, max_bytes=5)
+        scope = {"type": "http", "headers": [(b"content-length", b"1000")]}
+        await asyncio.wait_for(limit(scope, stalled, send), 5)
+
+    assert client.portal is not None  # the test client's event loop, as post_in_chunks uses
+    client.portal.call(post)
     assert sent[0]["status"] == 413 and sent[-1] == {"type": "http.response.body", "body": b""}
 
 
