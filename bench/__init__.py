@@ -20,7 +20,8 @@ for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import httpx  # noqa: E402
 
-from index.encoder import BACKENDS, DEFAULT_BACKEND, Backend, Encoder, load_encoder  # noqa: E402
+from index.encoder import BACKENDS, DEFAULT_BACKEND, Backend, Encoder  # noqa: E402
+from index.loading import load_encoder  # noqa: E402
 
 
 def add_backend_option(parser: argparse.ArgumentParser) -> None:

@@ -1,13 +1,14 @@
-"""Sentence encoders: the bundled MiniLM through sentence-transformers, and a fake for tests.
+"""What the index needs from a sentence encoder, where the model's files are, and a fake for tests.
 
-Vectors are float32 and unit-norm, so FAISS inner product is cosine similarity.
+The implementations are index/onnx_encoder.py (served) and index/torch_encoder.py (the float
+reference); index/loading.py chooses between them. Vectors are float32 and unit-norm, so FAISS
+inner product is cosine similarity.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -28,7 +29,7 @@ Backend = Literal["onnx", "torch"]
 BACKENDS: tuple[Backend, ...] = ("onnx", "torch")
 DEFAULT_BACKEND: Backend = "onnx"
 _BUNDLED_NAMES = {DEFAULT_MODEL, "all-MiniLM-L6-v2"}
-_PROGRESS_CHUNK = 256  # sentences encoded between progress reports
+PROGRESS_CHUNK = 256  # sentences encoded between progress reports
 
 
 class ModelUnavailableError(ArticleQAError):
@@ -81,69 +82,6 @@ def encode_in_chunks(
         if progress:
             progress(min(i + chunk, len(texts)), len(texts))
     return np.vstack(parts)
-
-
-class SentenceTransformerEncoder:
-    """sentence-transformers model loaded from local files, with math threads pinned."""
-
-    def __init__(self, name: str = DEFAULT_MODEL, threads: int = 1, batch_size: int = 64) -> None:
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-        import torch
-        import transformers
-        from sentence_transformers import SentenceTransformer
-
-        # No weight-loading progress bar in CLI output (the function is untyped upstream).
-        transformers.utils.logging.disable_progress_bar()  # type: ignore[no-untyped-call]
-
-        # One thread per core by default is badly slow when another process holds a core.
-        torch.set_num_threads(threads)
-        path = resolve_model_path(name)
-        logger.info("loading embedding model %s from %s", name, path)
-        self._model = SentenceTransformer(str(path), device="cpu")
-        self.name = name
-        dim = self._model.get_embedding_dimension()
-        if dim is None:
-            raise ModelUnavailableError(f"model {name!r} does not report an embedding size")
-        self.dim = int(dim)
-        self._batch_size = batch_size
-
-    def _encode(self, texts: Sequence[str]) -> Vectors:
-        vectors = self._model.encode(
-            list(texts),
-            batch_size=self._batch_size,
-            normalize_embeddings=True,
-            convert_to_numpy=True,
-            show_progress_bar=False,
-        )
-        return np.asarray(vectors, dtype=np.float32)
-
-    def encode_queries(self, texts: Sequence[str]) -> Vectors:
-        return self._encode(texts)
-
-    def encode_documents(self, texts: Sequence[str], progress: Progress | None = None) -> Vectors:
-        return encode_in_chunks(texts, self._encode, self.dim, _PROGRESS_CHUNK, progress)
-
-
-def load_encoder(
-    name: str = DEFAULT_MODEL,
-    backend: Backend = DEFAULT_BACKEND,
-    threads: int = 1,
-    cache_dir: Path = Path("var/models"),
-    ingest_threads: int = 2,
-) -> Encoder:
-    """The real encoder: int8 ONNX (fast; the default) or PyTorch (the float reference).
-
-    ``cache_dir`` holds the one-time ONNX export; ``ingest_threads`` applies to ONNX only
-    (PyTorch's thread count is global to the process).
-    """
-    if backend == "torch":
-        return SentenceTransformerEncoder(name, threads=threads)
-    if backend == "onnx":
-        from index.onnx_encoder import OnnxEncoder  # imports this module: loaded late
-
-        return OnnxEncoder(name, cache_dir, threads=threads, ingest_threads=ingest_threads)
-    raise ModelUnavailableError(f"unknown backend {backend!r}; use one of {', '.join(BACKENDS)}")
 
 
 class HashingEncoder:

@@ -10,8 +10,9 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from index.encoder import Encoder, load_encoder
+from index.encoder import Encoder
 from index.library import Library
+from index.loading import load_encoder
 from index.ranker import RankerWeights
 from service.problems import NotReadyError
 from service.settings import Settings

@@ -7,7 +7,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from index.encoder import Encoder, HashingEncoder, load_encoder
+from index.encoder import Encoder, HashingEncoder
+from index.loading import load_encoder
 from service.settings import Settings
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import index.onnx_encoder as onnx_module
-from index.encoder import Encoder, ModelUnavailableError, SentenceTransformerEncoder
+from index.encoder import Encoder, ModelUnavailableError
 from index.onnx_encoder import (
     BACKEND_SUFFIX,
     BF16_SUFFIX,
@@ -18,6 +18,7 @@ from index.onnx_encoder import (
     cached_model_path,
     token_batches,
 )
+from index.torch_encoder import SentenceTransformerEncoder
 
 SENTENCES = [
     "Mexico granted political asylum to former Ecuadorian Vice President Jorge Glas.",
