@@ -22,6 +22,7 @@ import httpx  # noqa: E402
 
 from index.encoder import BACKENDS, DEFAULT_BACKEND, Backend, Encoder  # noqa: E402
 from index.loading import load_encoder  # noqa: E402
+from index.reader import Reader  # noqa: E402
 
 
 def add_backend_option(parser: argparse.ArgumentParser) -> None:
@@ -81,6 +82,17 @@ def check_targets(result: Mapping[str, Any], targets: Sequence[Target]) -> list[
             {"measure": path, "target": f"{relation} {limit:g}", "measured": value, "met": met}
         )
     return checked
+
+
+def add_reader_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--no-reader", action="store_true", help="the first stage alone (the cheaper mode)"
+    )
+
+
+def bench_reader(args: argparse.Namespace) -> Reader | None:
+    """The shipped reader as the service loads it (one thread), unless ``--no-reader``."""
+    return None if args.no_reader else Reader(threads=1)
 
 
 def cpu_features(cpuinfo: str) -> dict[str, Any]:

@@ -27,7 +27,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from bench import add_backend_option, bench_encoder
+from bench import add_backend_option, add_reader_option, bench_encoder, bench_reader
 from index.library import Library
 from qa.followup import is_followup, resolve
 
@@ -75,11 +75,12 @@ def rate(hits: list[bool]) -> float | None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_backend_option(parser)
+    add_reader_option(parser)
     args = parser.parse_args()
     data: dict[str, Any] = json.loads(CONVERSATIONS.read_text(encoding="utf-8"))
     dialogues: list[dict[str, Any]] = data["dialogues"]
     with tempfile.TemporaryDirectory() as tmp:
-        library = Library(Path(tmp), bench_encoder(args.backend))
+        library = Library(Path(tmp), bench_encoder(args.backend), reader=bench_reader(args))
         ids = load_articles(library, data["articles"])
         check_gold(library, ids, dialogues)
         rows: list[dict[str, Any]] = []

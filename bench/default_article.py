@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from bench import add_backend_option, bench_encoder
+from bench import add_backend_option, add_reader_option, bench_encoder, bench_reader
 from index.lexical import LexicalIndex
 from index.library import DEFAULT_ARTICLE, Library
 
@@ -35,6 +35,7 @@ def _hit(text: str, gold: list[str]) -> bool:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_backend_option(parser)
+    add_reader_option(parser)
     args = parser.parse_args()
     data: dict[str, Any] = json.loads(QUESTIONS.read_text(encoding="utf-8"))
     answerable: list[dict[str, Any]] = data["answerable"]
@@ -46,7 +47,7 @@ def main() -> None:
     lexical = LexicalIndex(lines)
 
     with tempfile.TemporaryDirectory() as tmp:
-        library = Library(Path(tmp), encoder)
+        library = Library(Path(tmp), encoder, reader=bench_reader(args))
         library.ensure_default()
         product_hits = dense_hits = bm25_hits = 0
         latencies: list[float] = []

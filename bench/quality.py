@@ -28,8 +28,16 @@ from typing import Any, TextIO
 import faiss
 import numpy as np
 
-from bench import add_backend_option, bench_encoder, machine
-from bench.squad import DEFAULT_DATA, TOP_K, Span, hit_rank, load_articles
+from bench import (
+    Target,
+    add_backend_option,
+    add_reader_option,
+    bench_encoder,
+    bench_reader,
+    check_targets,
+    machine,
+)
+from bench.squad import DEFAULT_DATA, TOP_K, Span, hit_rank, load_articles, span_scores
 from bench.training import FOLDS, Example, examples_for, fit, fold_of
 from index.features import FEATURES, FloatArray
 from index.fusion import convex
@@ -40,6 +48,16 @@ from qa.models import Answer
 
 logger = logging.getLogger("bench.quality")
 
+# Issue 13's targets for the product as shipped.
+TARGETS: tuple[Target, ...] = (
+    ("product.hit@1", ">=", 0.82),
+    ("product.mrr@5", ">=", 0.88),
+    ("product.answered", ">=", 0.95),
+    ("product.abstain", ">=", 0.50),
+    ("product.span_exact", ">=", 0.55),
+    ("product.span_f1", ">=", 0.70),
+)
+
 
 @dataclass(slots=True)
 class Tally:
@@ -47,13 +65,21 @@ class Tally:
 
     ranks: list[int | None] = field(default_factory=list)
     quote_chars: list[int] = field(default_factory=list)
+    exact: list[float] = field(default_factory=list)
+    f1: list[float] = field(default_factory=list)
 
-    def add_answer(self, answer: Answer, golds: Sequence[Span]) -> int | None:
+    def add_answer(
+        self, answer: Answer, golds: Sequence[Span], answers: Sequence[str]
+    ) -> int | None:
         quotes = [(c.quote.start, c.quote.end) for c in answer.citations[:TOP_K]]
         rank = hit_rank(quotes, golds) if answer.answerable else None
         self.ranks.append(rank)
         if quotes:
             self.quote_chars.append(quotes[0][1] - quotes[0][0])
+        span = answer.citations[0].answer_span if answer.answerable and answer.citations else None
+        exact, f1 = span_scores(span.text if span else None, answers)
+        self.exact.append(exact)
+        self.f1.append(f1)
         return rank
 
     def scores(self) -> dict[str, float]:
@@ -63,6 +89,9 @@ class Tally:
             "hit@1": round(sum(r == 1 for r in found) / n, 4),
             "mrr@5": round(sum(1 / r for r in found) / n, 4),
         }
+        if self.exact:
+            out["span_exact"] = round(sum(self.exact) / n, 4)
+            out["span_f1"] = round(sum(self.f1) / n, 4)
         if self.quote_chars:
             out["median_quote_chars"] = round(float(statistics.median(self.quote_chars)), 4)
         return out
@@ -100,6 +129,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     )
     parser.add_argument("--dump", type=Path, help="write one JSON row per question here")
     add_backend_option(parser)
+    add_reader_option(parser)
     return parser.parse_args(argv)
 
 
@@ -109,6 +139,7 @@ def run(args: argparse.Namespace, dump: TextIO | None) -> dict[str, Any]:
     articles = load_articles(args.data, args.articles, args.max_questions)
     folds = fold_of([a.title for a in articles])
     encoder = bench_encoder(args.backend)
+    reader = bench_reader(args)
     started = time.perf_counter()
     product, references = Tally(), {"dense": Tally(), "bm25": Tally(), "blend50": Tally()}
     latencies: list[float] = []
@@ -126,8 +157,9 @@ def run(args: argparse.Namespace, dump: TextIO | None) -> dict[str, Any]:
             train = [e for t, rows in examples.items() if folds[t] != fold for e in rows]
             weights = fit(train, {"fold": fold})
             thresholds.append(weights.threshold)
-            library.retriever = Retriever(encoder, weights)
-            library.threshold = weights.threshold if args.threshold is None else args.threshold
+            library.retriever = Retriever(encoder, weights, reader)
+            default = reader.threshold if reader is not None else weights.threshold
+            library.threshold = default if args.threshold is None else args.threshold
             for squad in (a for a in articles if folds[a.title] == fold):
                 article = indexed[squad.title]
                 for example in examples[squad.title]:
@@ -137,7 +169,7 @@ def run(args: argparse.Namespace, dump: TextIO | None) -> dict[str, Any]:
                     rank = None
                     if example.answerable:
                         answered += answer.answerable
-                        rank = product.add_answer(answer, example.golds)
+                        rank = product.add_answer(answer, example.golds, example.answers)
                         for name, scores in reference_rankers(example.matrix).items():
                             spans = top_spans(article, scores)
                             references[name].ranks.append(hit_rank(spans, example.golds))
@@ -160,7 +192,7 @@ def run(args: argparse.Namespace, dump: TextIO | None) -> dict[str, Any]:
             )  # fmt: skip
     n_answerable = sum(e.answerable for rows in examples.values() for e in rows)
     n_unanswerable = sum(not e.answerable for rows in examples.values() for e in rows)
-    return {
+    report = {
         "command": shlex.join(["python", "-m", "bench.quality", *sys.argv[1:]]),
         "machine": machine(args.backend),  # the latency depends on it
         "protocol": f"{FOLDS}-fold cross-validation by article: fitted on 3/4, scored on 1/4",
@@ -175,8 +207,10 @@ def run(args: argparse.Namespace, dump: TextIO | None) -> dict[str, Any]:
             "latency_ms_p90": percentile(latencies, 90),
         },
         **{name: tally.scores() for name, tally in references.items()},
-        "fold_thresholds": thresholds if args.threshold is None else [args.threshold] * FOLDS,
+        "reader": None if reader is None else reader.provenance.get("command"),
+        "thresholds": [library.threshold] if reader is not None else thresholds,
     }
+    return report | {"targets": check_targets(report, TARGETS)}
 
 
 def main(argv: Sequence[str] | None = None) -> None:

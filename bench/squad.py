@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
+import string
+from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +18,7 @@ TOP_K = 5
 # A quote longer than this does not point a reader at the answer, even when it contains it.
 MAX_QUOTE_CHARS = 400
 SEPARATOR = "\n\n"
+_PUNCTUATION = frozenset(string.punctuation)
 
 Span = tuple[int, int]
 
@@ -40,7 +44,7 @@ class SquadArticle:
     questions: tuple[Question, ...]
 
 
-def _read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
+def read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
     with path.open(encoding="utf-8") as lines:
         for line in lines:
             if line.strip():
@@ -51,14 +55,14 @@ def _read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
 def load_articles(data: Path, limit: int | None, max_questions: int | None) -> list[SquadArticle]:
     """Join each article's paragraphs and put every gold span into the joined text's offsets."""
     unanswerable: dict[str, list[Question]] = {}
-    for row in _read_jsonl(data / V2_FILE):
+    for row in read_jsonl(data / V2_FILE):
         unanswerable[str(row["title"])] = [
             Question(str(qa["id"]), str(qa["question"]), (), ())
             for paragraph in row["paragraphs"]
             for qa in paragraph["unanswerable_qas"]
         ]
     articles: list[SquadArticle] = []
-    for row in _read_jsonl(data / V1_FILE):
+    for row in read_jsonl(data / V1_FILE):
         if limit is not None and len(articles) >= limit:
             break
         title = str(row["title"])
@@ -85,3 +89,25 @@ def hit_rank(spans: Iterable[Span], golds: Sequence[Span]) -> int | None:
         if end - start <= MAX_QUOTE_CHARS and any(start <= a and b <= end for a, b in golds):
             return rank
     return None
+
+
+def normalize_answer(text: str) -> str:
+    """SQuAD's official normalisation: lower case, no punctuation, articles or extra spaces."""
+    text = "".join(ch for ch in text.lower() if ch not in _PUNCTUATION)
+    return " ".join(re.sub(r"\b(a|an|the)\b", " ", text).split())
+
+
+def span_scores(prediction: str | None, answers: Sequence[str]) -> tuple[float, float]:
+    """Exact match and token F1 of a predicted answer against the best gold (0 when None)."""
+    if prediction is None or not answers:
+        return 0.0, 0.0
+    guess = normalize_answer(prediction).split()
+    best_em = best_f1 = 0.0
+    for answer in answers:
+        gold = normalize_answer(answer).split()
+        best_em = max(best_em, float(guess == gold))
+        common = sum((Counter(guess) & Counter(gold)).values())
+        if common:
+            precision, recall = common / len(guess), common / len(gold)
+            best_f1 = max(best_f1, 2 * precision * recall / (precision + recall))
+    return best_em, best_f1

@@ -45,6 +45,7 @@ class Example:
     matrix: FloatArray
     labels: npt.NDArray[np.bool_]  # which sentences contain a gold answer (<= 400 chars)
     golds: tuple[tuple[int, int], ...]
+    answers: tuple[str, ...] = ()  # the gold answers' text
 
 
 def fold_of(titles: Sequence[str]) -> dict[str, int]:
@@ -68,7 +69,17 @@ def examples_for(library: Library, indexed: IndexedArticle, squad: SquadArticle)
             dtype=np.bool_,
         )
         matrix = library.retriever.features(indexed, question.text)
-        out.append(Example(squad.title, question.text, question.answerable, matrix, labels, golds))
+        out.append(
+            Example(
+                squad.title,
+                question.text,
+                question.answerable,
+                matrix,
+                labels,
+                golds,
+                question.answers,
+            )
+        )
     return out
 
 

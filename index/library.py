@@ -20,6 +20,7 @@ from pathlib import Path
 from index.archive import Archive
 from index.encoder import Encoder, Progress
 from index.ranker import RankerWeights
+from index.reader import Reader
 from index.retriever import IndexedArticle, Retriever, assemble
 from index.store import ArticleStore, StaleIndexError, build_faiss, checksum
 from qa.article import parse_html, parse_text, search_text
@@ -63,6 +64,7 @@ class Library:
         weights: RankerWeights | None = None,
         threshold: float | None = None,
         max_chars: int = 2_000_000,
+        reader: Reader | None = None,
     ) -> None:
         self.store = ArticleStore(data_dir)
         if (legacy := data_dir / "articles").is_dir():
@@ -70,10 +72,11 @@ class Library:
             logger.warning("imported %d articles from the old directory layout", imported)
         self.encoder = encoder
         weights = weights or RankerWeights.load()
-        self.retriever = Retriever(encoder, weights)
-        # None: the threshold chosen with the shipped weights (answers 98% of answerable SQuAD
-        # questions in cross-validation).
-        self.threshold = weights.threshold if threshold is None else threshold
+        self.retriever = Retriever(encoder, weights, reader)
+        # None: the threshold chosen with the reader's answerability model, or without a reader
+        # with the shipped ranker weights.
+        default = reader.threshold if reader is not None else weights.threshold
+        self.threshold = default if threshold is None else threshold
         self.max_chars = max_chars
         # id -> (revision, article); the lock guards the dict, per-id locks guard (re)builds.
         self._cache: dict[str, tuple[str, IndexedArticle]] = {}

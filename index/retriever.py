@@ -3,7 +3,10 @@
 Every citable sentence gets dense (MiniLM cosine through FAISS), keyword (BM25) and context
 features (index/features.py); a logistic-regression ranker trained on SQuAD with article-wise
 cross-validation (index/ranker.py) orders them, and a second logistic model turns the top scores
-into the probability that the article answers the question at all.
+into the probability that the article answers the question at all. With the reader
+(index/reader.py), the first stage's best few sentences are then read with the question: the
+reader's relevance reorders them, gives each its answer span, and its scores decide whether the
+article answers.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from index.features import (
 )
 from index.lexical import LexicalIndex
 from index.ranker import RankerWeights
+from index.reader import Reader
 from qa.article import search_text
 from qa.models import Article, Hit, Segmentation
 
@@ -81,11 +85,15 @@ class Ranking:
 
 
 class Retriever:
-    """Ranks an article's citable sentences for a question."""
+    """Ranks an article's citable sentences for a question, and reads the best ones when it has
+    a reader."""
 
-    def __init__(self, encoder: Encoder, weights: RankerWeights) -> None:
+    def __init__(
+        self, encoder: Encoder, weights: RankerWeights, reader: Reader | None = None
+    ) -> None:
         self.encoder = encoder
         self.weights = weights
+        self.reader = reader
 
     def features(self, indexed: IndexedArticle, question: str) -> FloatArray:
         """The feature matrix (citable sentences x FEATURES) for a question."""
@@ -105,10 +113,61 @@ class Retriever:
         matrix = self.features(indexed, question)
         scores = self.weights.ranker.score(matrix)
         order = np.argsort(-scores, kind="stable")
-        # Citation scores are the ranker's probability that the sentence holds the answer.
-        probability = 1.0 / (1.0 + np.exp(-np.clip(scores, -40.0, 40.0)))
+        first_row = confidence_features(scores, matrix)
+        if self.reader is not None:
+            return self._read(indexed, question, scores, order, first_row)
         hits = tuple(
-            Hit(sentence=int(indexed.candidates[i]), score=float(probability[i])) for i in order
+            Hit(sentence=int(indexed.candidates[i]), score=_sigmoid(scores[i])) for i in order
         )
-        confidence = self.weights.probability(confidence_features(scores, matrix))
-        return Ranking(hits, confidence)
+        return Ranking(hits, self.weights.probability(first_row))
+
+    def _read(
+        self,
+        indexed: IndexedArticle,
+        question: str,
+        scores: npt.NDArray[np.float64],
+        order: npt.NDArray[np.intp],
+        first_row: FloatArray,
+    ) -> Ranking:
+        """Read the first stage's best sentences; they are ranked by the combined score and
+        carry their answer spans, the rest follow in first-stage order."""
+        assert self.reader is not None
+        reader = self.reader
+        top = order[: reader.candidates]
+        sentences = [indexed.segmentation.sentences[int(indexed.candidates[i])] for i in top]
+        reading = reader.read(question, [s.text for s in sentences])
+        combined = reader.combined.score(
+            np.column_stack([scores[top], reading.relevance]).astype(np.float32)
+        )
+        best = np.argsort(-combined, kind="stable")
+        hits = []
+        for j in best:
+            sentence, span = sentences[int(j)], reading.spans[int(j)]
+            absolute = (
+                None if span is None else (sentence.start + span[0], sentence.start + span[1])
+            )
+            hits.append(Hit(sentence.index, _sigmoid(combined[j]), absolute))
+        # Unread sentences rank below every read one, scored no higher than the last of them.
+        floor = hits[-1].score
+        hits += [
+            Hit(int(indexed.candidates[i]), min(_sigmoid(scores[i]), floor))
+            for i in order[top.size :]
+        ]
+        gap = float(combined[best[0]] - combined[best[1]]) if best.size > 1 else 0.0
+        first_confidence = float(self.weights.confidence.score(first_row[None, :])[0])
+        row = np.array(
+            [
+                combined[best[0]],
+                reading.relevance.max(),
+                reading.span_score[best[0]],
+                first_confidence,
+                gap,
+            ],
+            dtype=np.float32,
+        )
+        return Ranking(tuple(hits), reader.probability(row))
+
+
+def _sigmoid(z: float) -> float:
+    """A log-odds score as a probability: citation scores are the chance the sentence answers."""
+    return float(1.0 / (1.0 + np.exp(-np.clip(z, -40.0, 40.0))))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence, Set
+from dataclasses import replace
 
 from qa.models import Answer, Citation, Hit, Segmentation, Sentence, Span
 
@@ -58,16 +59,22 @@ def compose(
         covered.update(range(sentence.index, sentence.index + (2 if extended else 1)))
         passage = segmentation.passages[sentence.passage]
         start, end = min(passage.start, quote.start), max(passage.end, quote.end)
+        answer_span = None
+        if hit.span is not None and quote.start <= hit.span[0] < hit.span[1] <= quote.end:
+            answer_span = Span(hit.span[0], hit.span[1], text[hit.span[0] : hit.span[1]])
         citations.append(
             Citation(
                 n=len(citations) + 1,
                 quote=quote,
                 passage=Span(start, end, text[start:end]),
                 score=round(hit.score, 4),
+                answer_span=answer_span,
             )
         )
     answerable = bool(citations) and confidence >= threshold
     if not answerable:
+        # A declined answer points at no words as the answer.
+        citations = [replace(c, answer_span=None) for c in citations]
         return Answer(False, NOT_IN_ARTICLE, round(confidence, 4), tuple(citations))
     parts = [f"{citations[0].quote.text} [1]"]
     if len(citations) > 1 and citations[1].score >= citations[0].score - SECOND_QUOTE_MARGIN:

@@ -82,6 +82,7 @@ class Hit:
 
     sentence: int
     score: float
+    span: tuple[int, int] | None = None  # the answer's words inside the sentence, in the article
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +102,7 @@ class Citation:
     quote: Span
     passage: Span
     score: float
+    answer_span: Span | None = None  # the words of the quote that answer the question
 
 
 @dataclass(frozen=True, slots=True)

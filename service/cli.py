@@ -87,10 +87,10 @@ def _ask(args: argparse.Namespace, settings: Settings) -> None:
     if answer.citations and not answer.answerable:
         print("Closest sentences in the article (not an answer):")
     for citation in answer.citations:
-        print(
-            f"  [{citation.n}] {citation.quote.text} "
-            f"(chars {citation.quote.start}-{citation.quote.end})"
-        )
+        where = f"chars {citation.quote.start}-{citation.quote.end}"
+        if (span := citation.answer_span) is not None:
+            where += f"; answer {span.text!r} at {span.start}-{span.end}"
+        print(f"  [{citation.n}] {citation.quote.text} ({where})")
 
 
 def _search(args: argparse.Namespace, settings: Settings) -> None:

@@ -162,6 +162,11 @@ class CitationOut(BaseModel):
     end: int = Field(description="End offset of the quote (exclusive).")
     passage: SpanOut = Field(description="The surrounding context of the quote.")
     score: float = Field(description="Ranking score; higher is better. Citations are best first.")
+    answer_span: SpanOut | None = Field(
+        None,
+        description="The words of the quote that answer the question (inside [start, end)), as "
+        "the reader model found them; null when it found none or the answer is declined.",
+    )
 
 
 class AskResponse(BaseModel):
@@ -192,6 +197,11 @@ class AskResponse(BaseModel):
                     end=c.quote.end,
                     passage=SpanOut(start=c.passage.start, end=c.passage.end, text=c.passage.text),
                     score=c.score,
+                    answer_span=None
+                    if c.answer_span is None
+                    else SpanOut(
+                        start=c.answer_span.start, end=c.answer_span.end, text=c.answer_span.text
+                    ),
                 )
                 for c in answer.citations
             ],

@@ -53,7 +53,15 @@ class Settings(BaseSettings):
         ge=0.0,
         le=1.0,
         description="Confidence below which the answer is 'does not say'; unset: the threshold "
-        "chosen with the shipped ranker weights.",
+        "chosen with the reader (or, with the reader off, with the shipped ranker weights).",
+    )
+    reader: bool = Field(
+        True,
+        description="Read the best sentences with the trained reader (index/data/reader.json): "
+        "better ranking, answer spans and abstention; false: the first stage alone, cheaper.",
+    )
+    reader_weights: Path | None = Field(
+        None, description="Reader file (python -m bench.train_reader); unset: the shipped one."
     )
     ranker_weights: Path | None = Field(
         None,

@@ -14,6 +14,7 @@ from index.encoder import Encoder
 from index.library import Library
 from index.loading import load_encoder
 from index.ranker import RankerWeights
+from index.reader import DEFAULT_READER, Reader
 from service.problems import NotReadyError
 from service.settings import Settings
 
@@ -35,12 +36,16 @@ def real_encoder(settings: Settings) -> Encoder:
 def build_library(settings: Settings, encoder: Encoder) -> Library:
     """The library as the settings describe it (shared by the server and the CLI)."""
     weights = RankerWeights.load(settings.ranker_weights) if settings.ranker_weights else None
+    reader = None
+    if settings.reader:
+        reader = Reader(settings.reader_weights or DEFAULT_READER, threads=settings.threads)
     return Library(
         settings.data_dir,
         encoder,
         weights,
         threshold=settings.threshold,
         max_chars=settings.max_article_chars,
+        reader=reader,
     )
 
 

@@ -203,3 +203,29 @@ def test_default_article_citations(default_article: Article) -> None:
     # A META sentence is short, but its next sentence is in another block, so it stands alone.
     assert answer.text == "Written by: Ross Key [1]"
     assert_citations_quote_the_text(answer, default_article.text)
+
+
+def test_answer_span_is_the_quoted_words_when_answered(article: Article, seg: Segmentation) -> None:
+    sentence = seg.sentences[LIBRARY]
+    start = article.text.index("next spring")
+    hit = Hit(LIBRARY, 0.9, (start, start + len("next spring")))
+    answer = compose([hit], seg, article.text, confidence=0.9, threshold=0.5, top_k=3)
+    span = answer.citations[0].answer_span
+    assert span is not None
+    assert span.text == "next spring" == article.text[span.start : span.end]
+    assert sentence.start <= span.start < span.end <= sentence.end
+
+
+def test_declined_answer_has_no_span(article: Article, seg: Segmentation) -> None:
+    start = article.text.index("next spring")
+    hit = Hit(LIBRARY, 0.9, (start, start + len("next spring")))
+    answer = compose([hit], seg, article.text, confidence=0.1, threshold=0.5, top_k=3)
+    assert not answer.answerable
+    assert answer.citations[0].answer_span is None
+
+
+def test_span_outside_the_quote_is_dropped(article: Article, seg: Segmentation) -> None:
+    outside = seg.sentences[MAYOR]
+    hit = Hit(LIBRARY, 0.9, (outside.start, outside.end))
+    answer = compose([hit], seg, article.text, confidence=0.9, threshold=0.5, top_k=3)
+    assert answer.citations[0].answer_span is None

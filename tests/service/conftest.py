@@ -44,6 +44,7 @@ def settings(tmp_path: Path, blend_weights: Path) -> Settings:
         max_article_chars=50_000,
         max_body_bytes=200_000,
         ranker_weights=blend_weights,
+        reader=False,  # the reader is trained for MiniLM's first stage, not the fake encoder's
     )
 
 

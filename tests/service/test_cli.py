@@ -16,6 +16,7 @@ def fake_model(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, blend_weights: P
     monkeypatch.setattr(cli, "real_encoder", lambda _: HashingEncoder())
     monkeypatch.setenv("ARTICLE_QA_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("ARTICLE_QA_RANKER_WEIGHTS", str(blend_weights))
+    monkeypatch.setenv("ARTICLE_QA_READER", "false")  # trained for MiniLM, not the fake encoder
     return tmp_path
 
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
 from index.encoder import Encoder
+from service import cli
 from service.app import create_app
 from service.settings import Settings
 from tests.service.conftest import ready_client
@@ -17,7 +19,7 @@ pytestmark = pytest.mark.model
 
 @pytest.fixture
 def real_client(settings: Settings, minilm: Encoder) -> Iterator[TestClient]:
-    shipped = settings.model_copy(update={"ranker_weights": None})
+    shipped = settings.model_copy(update={"ranker_weights": None, "reader": True})
     yield from ready_client(create_app(shipped, lambda _: minilm))
 
 
@@ -77,3 +79,39 @@ def test_follow_up_questions_use_the_history(
     body = real_client.post("/v1/ask", json={"question": question, "history": history}).json()
     assert body["answerable"] is True, body
     assert expected in body["citations"][0]["quote"]
+
+
+@pytest.mark.parametrize(
+    ("question", "words"),
+    [
+        ("Who wrote this article?", "Ross Key"),
+        ("Since when has Glas been staying in the embassy?", "December"),
+        ("What nationality is the construction company Odebrecht?", "Brazilian"),
+    ],
+)
+def test_the_reader_points_at_the_answer_words(
+    real_client: TestClient, question: str, words: str
+) -> None:
+    body = real_client.post("/v1/ask", json={"question": question}).json()
+    assert body["answerable"] is True, body
+    first = body["citations"][0]
+    span = first["answer_span"]
+    assert span is not None, body
+    assert words in span["text"]
+    text = real_client.get("/v1/articles/default").json()["text"]
+    assert text[span["start"] : span["end"]] == span["text"]
+    assert first["start"] <= span["start"] < span["end"] <= first["end"]
+
+
+def test_a_declined_answer_has_no_answer_span(real_client: TestClient) -> None:
+    body = real_client.post("/v1/ask", json={"question": "How do I bake bread?"}).json()
+    assert body["answerable"] is False
+    assert all(c["answer_span"] is None for c in body["citations"])
+
+
+def test_the_cli_prints_the_answer_words(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("ARTICLE_QA_DATA_DIR", str(tmp_path / "cli-data"))
+    assert cli.main(["ask", "Who wrote this article?"]) == 0
+    assert "answer 'Ross Key' at" in capsys.readouterr().out

@@ -1,0 +1,545 @@
+"""Train the reader (index/reader.py) from ../shared/data/train and write the files it ships.
+
+    .venv/bin/python -m bench.train_reader [--train ../shared/data/train] [--work var/reader]
+        [--layers 3] [--epochs 1] [--questions N] [--out index/data]
+
+Stages, each cached in ``--work`` so a stopped run resumes where it was:
+1. mine: every training article is parsed, segmented, embedded and ranked by the shipped first
+   stage (bench/reader_data.py): answer sentences with the answer's offsets, hard negatives.
+2. train: MiniLM's first ``--layers`` layers with a relevance and a start/end head, fine-tuned
+   on the pairs (bf16 autocast where the CPU has bf16, CUDA when present); a checkpoint every
+   few hundred steps, and a resumed run skips the batches already seen.
+3. export: ONNX, quantised to int8 per channel (``reader-int8.onnx``).
+4. fit: on held-out SQuAD-Shifts articles, read through the exported model exactly as served,
+   a logistic combination of first-stage and reader scores and an answerability model (with
+   questions whose answering paragraph was removed); the threshold keeps 96% answered.
+5. report: hit@1, answer-span exact match and F1, answered and abstained on the held-out
+   articles and on QED dev (real search queries, never trained on); written to ``reader.json``.
+
+Training code is offline tooling: the service only reads what it writes.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+import argparse
+import json
+import logging
+import math
+import random
+import shlex
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bench import bench_encoder, machine
+from bench.reader_data import (
+    DEFAULT_TRAIN,
+    REPORT_FILE,
+    TRAIN_FILES,
+    Asked,
+    Miner,
+    Pair,
+    TrainArticle,
+    held_out,
+    load,
+    read_asked,
+    read_pairs,
+    write_jsonl,
+)
+from bench.squad import span_scores
+from index.ranker import LinearModel, RankerWeights
+from index.reader import (
+    ANSWER_FEATURES,
+    COMBINED_FEATURES,
+    DATA,
+    FORMAT_VERSION,
+    sha256,
+)
+
+logger = logging.getLogger("bench.train_reader")
+
+MODEL_FILE = "reader-int8.onnx"
+MAX_TOKENS = 128
+BATCH = 32
+LEARNING_RATE = 8e-5
+WARMUP = 0.06
+CHECKPOINT_EVERY = 200
+CURVE = (0.25, 0.5)  # shares of the run whose weights are kept for the learning curve
+ANSWERED_TARGET = 0.96
+CANDIDATES = 5  # sentences the served reader reads per question
+SPAN_FLOOR = -20.0  # span score of a sentence with no readable token
+
+
+def parse_args(argv: Sequence[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench.train_reader", description=__doc__)
+    parser.add_argument("--train", type=Path, default=DEFAULT_TRAIN, help="training data folder")
+    parser.add_argument("--work", type=Path, default=Path("var/reader"), help="caches, checkpoints")
+    parser.add_argument("--out", type=Path, default=DATA, help="where the shipped files go")
+    parser.add_argument("--layers", type=int, default=3, help="MiniLM layers kept (1-6)")
+    parser.add_argument("--epochs", type=float, default=1.0)
+    parser.add_argument("--negatives", type=int, default=2, help="hard negatives per question")
+    parser.add_argument("--random-negatives", type=int, default=1)
+    parser.add_argument("--questions", type=int, help="train on at most N questions (curves)")
+    parser.add_argument("--threads", type=int, default=2, help="math threads for training")
+    parser.add_argument("--seed", type=int, default=13)
+    return parser.parse_args(argv)
+
+
+# --- 1. mine -----------------------------------------------------------------------------------
+
+
+def mine(args: argparse.Namespace) -> tuple[list[Pair], list[Asked], list[Asked]]:
+    """Training pairs, held-out questions (answerable and with the answer removed), QED dev."""
+    args.work.mkdir(parents=True, exist_ok=True)
+    paths = {name: args.work / f"{name}.jsonl" for name in ("pairs", "heldout", "report")}
+    if all(p.is_file() for p in paths.values()):
+        return read_pairs(paths["pairs"]), read_asked(paths["heldout"]), read_asked(paths["report"])
+    miner = Miner(bench_encoder("onnx"), RankerWeights.load(), seed=args.seed)
+    articles: list[TrainArticle] = []
+    for file, source in TRAIN_FILES:
+        articles += load(args.train / file, source)
+    started = time.perf_counter()
+    pairs: list[Pair] = []
+    heldout: list[Asked] = []
+    for n, article in enumerate(articles):
+        if held_out(article):
+            heldout += miner.asked(article, remove_answer=False)
+            heldout += miner.asked(article, remove_answer=True)
+        else:
+            pairs += miner.pairs(article, args.negatives, args.random_negatives)
+        if n % 500 == 0:
+            logger.info(
+                "mined %d/%d articles: %d pairs, %d held-out (%.0f s)",
+                n, len(articles), len(pairs), len(heldout), time.perf_counter() - started,
+            )  # fmt: skip
+    report: list[Asked] = []
+    for article in load(args.train / REPORT_FILE[0], REPORT_FILE[1]):
+        report += miner.asked(article, remove_answer=False)
+    write_jsonl(paths["pairs"], pairs)
+    write_jsonl(paths["heldout"], heldout)
+    write_jsonl(paths["report"], report)
+    logger.info("mining took %.0f s", time.perf_counter() - started)
+    return pairs, heldout, report
+
+
+# --- 2. train ----------------------------------------------------------------------------------
+
+
+def encode_pairs(
+    tokenizer: Any, pairs: Sequence[Pair]
+) -> list[tuple[list[int], list[int], int, int]]:
+    """Token ids, type ids and the answer's first and last token (-100 when there is none or
+    truncation cut it off) of each pair, tokenized exactly as the served reader does."""
+    encodings = tokenizer.encode_batch([(p.question, p.sentence) for p in pairs])
+    out = []
+    for pair, encoding in zip(pairs, encodings, strict=True):
+        first = last = -100
+        if pair.span is not None:
+            a, b = pair.span
+            pieces = zip(encoding.sequence_ids, encoding.offsets, strict=True)
+            inside = [
+                t for t, (seq, (x, y)) in enumerate(pieces) if seq == 1 and x < b and y > max(a, x)
+            ]
+            if inside and encoding.offsets[inside[-1]][1] >= b:
+                first, last = inside[0], inside[-1]
+        out.append((list(encoding.ids), list(encoding.type_ids), first, last))
+    return out
+
+
+def batches(lengths: Sequence[int], size: int, seed: int) -> list[list[int]]:
+    """Batches of similar length (little padding), in a shuffled order fixed by ``seed`` so a
+    resumed run sees the same sequence of batches."""
+    rng = random.Random(seed)
+    order = list(range(len(lengths)))
+    rng.shuffle(order)
+    pool = size * 50
+    out: list[list[int]] = []
+    for start in range(0, len(order), pool):
+        chunk = sorted(order[start : start + pool], key=lambda i: lengths[i])
+        out += [chunk[i : i + size] for i in range(0, len(chunk), size)]
+    rng.shuffle(out)
+    return out
+
+
+def device_and_dtype(threads: int) -> tuple[Any, Any]:
+    """CUDA when present; else the CPU, in bf16 autocast only where it has bf16 instructions
+    (4x slower than fp32 without them)."""
+    import torch
+
+    if torch.cuda.is_available():
+        return torch.device("cuda"), torch.bfloat16
+    torch.set_num_threads(threads)
+    return torch.device("cpu"), torch.bfloat16 if machine()["bf16"] else None
+
+
+def build_model(layers: int) -> Any:
+    """MiniLM's first ``layers`` layers with two linear heads: relevance on the mean of the token
+    states, start/end on every token."""
+    import torch
+    from transformers import AutoModel
+    from transformers.utils import logging as transformers_logging
+
+    from index.encoder import DEFAULT_MODEL, resolve_model_path
+
+    transformers_logging.set_verbosity_error()  # type: ignore[no-untyped-call]
+    transformers_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
+
+    class ReaderModel(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.bert = AutoModel.from_pretrained(
+                str(resolve_model_path(DEFAULT_MODEL)),
+                num_hidden_layers=layers,
+                add_pooling_layer=False,
+            )
+            hidden = self.bert.config.hidden_size
+            self.relevance = torch.nn.Linear(hidden, 1)
+            self.span = torch.nn.Linear(hidden, 2)
+
+        def forward(self, ids: Any, mask: Any, types: Any) -> tuple[Any, Any, Any]:
+            states = self.bert(input_ids=ids, attention_mask=mask, token_type_ids=types)
+            states = states.last_hidden_state
+            # Relevance from the mean of the token states, as MiniLM was trained to pool: its
+            # [CLS] state barely varies with the input, and a head on it learned nothing.
+            weights = mask.unsqueeze(-1).to(states.dtype)
+            pooled = (states * weights).sum(1) / weights.sum(1).clamp(min=1.0)
+            relevance = self.relevance(pooled).float()[:, 0]
+            logits = self.span(states).float()
+            # Only the sentence's tokens can start or end an answer.
+            closed = (types == 0) | (mask == 0)
+            start = logits[..., 0].masked_fill(closed, -1e4)
+            end = logits[..., 1].masked_fill(closed, -1e4)
+            return relevance, start, end
+
+    model = ReaderModel()
+    # The word embeddings stay as pretrained: a third of the weights, and most of the step time.
+    model.bert.embeddings.word_embeddings.weight.requires_grad_(False)
+    return model
+
+
+def train(args: argparse.Namespace, pairs: Sequence[Pair]) -> Any:
+    """Fine-tune the reader on ``pairs``, resuming from the work folder's checkpoint."""
+    import torch
+    from tokenizers import Tokenizer
+
+    from index.encoder import DEFAULT_MODEL, resolve_model_path
+
+    device, dtype = device_and_dtype(args.threads)
+    torch.manual_seed(args.seed)
+    tokenizer = Tokenizer.from_file(str(resolve_model_path(DEFAULT_MODEL) / "tokenizer.json"))
+    tokenizer.no_padding()
+    tokenizer.enable_truncation(MAX_TOKENS, strategy="longest_first")
+    encoded = encode_pairs(tokenizer, pairs)
+    plan = batches([len(e[0]) for e in encoded], BATCH, args.seed)
+    total = int(len(plan) * args.epochs)
+    plan = (plan * math.ceil(args.epochs))[:total]
+    model = build_model(args.layers).to(device)
+    parameters = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(parameters, lr=LEARNING_RATE, weight_decay=0.01)
+    warmup = max(1, int(total * WARMUP))
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer,
+        lambda step: min((step + 1) / warmup, max(0.0, (total - step) / (total - warmup))),
+    )
+    checkpoint = args.work / f"checkpoint-{args.layers}l.pt"
+    step = 0
+    if checkpoint.is_file():
+        state = torch.load(checkpoint, map_location=device, weights_only=False)
+        if state["total"] == total and state["pairs"] == len(pairs):
+            model.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+            schedule.load_state_dict(state["schedule"])
+            step = int(state["step"])
+            logger.info("resumed at step %d of %d", step, total)
+    bce = torch.nn.BCEWithLogitsLoss()
+    spans = torch.nn.CrossEntropyLoss(ignore_index=-100)
+    model.train()
+    started, seen, done = time.perf_counter(), 0, 0
+    while step < total:
+        rows = [encoded[i] for i in plan[step]]
+        width = max(len(r[0]) for r in rows)
+        ids = torch.zeros((len(rows), width), dtype=torch.long)
+        types = torch.zeros_like(ids)
+        mask = torch.zeros_like(ids)
+        for n, (tokens, kinds, _, _) in enumerate(rows):
+            ids[n, : len(tokens)] = torch.tensor(tokens)
+            types[n, : len(tokens)] = torch.tensor(kinds)
+            mask[n, : len(tokens)] = 1
+        relevant = torch.tensor([float(pairs[i].relevant) for i in plan[step]])
+        first = torch.tensor([r[2] for r in rows])
+        last = torch.tensor([r[3] for r in rows])
+        ids, types, mask = ids.to(device), types.to(device), mask.to(device)
+        relevant, first, last = relevant.to(device), first.to(device), last.to(device)
+        with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
+            relevance, start, end = model(ids, mask, types)
+        loss = bce(relevance, relevant)
+        if bool((first >= 0).any()):
+            loss = loss + 0.5 * (spans(start, first) + spans(end, last))
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(parameters, 1.0)
+        optimizer.step()
+        schedule.step()
+        optimizer.zero_grad(set_to_none=True)
+        step += 1
+        done += 1
+        seen += int(mask.sum())
+        if step % 50 == 0:
+            elapsed = time.perf_counter() - started
+            logger.info(
+                "step %d/%d loss %.3f, %.0f tokens/s, %.0f min left",
+                step, total, float(loss), seen / elapsed, (total - step) * elapsed / done / 60,
+            )  # fmt: skip
+        for share in CURVE:
+            if step == int(total * share):
+                snapshot = {k: v.detach().clone() for k, v in model.state_dict().items()}
+                torch.save(snapshot, args.work / f"curve-{args.layers}l-{share}.pt")
+        if step % CHECKPOINT_EVERY == 0 or step == total:
+            partial = checkpoint.with_suffix(".partial")
+            torch.save(
+                {
+                    "model": model.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "schedule": schedule.state_dict(),
+                    "step": step,
+                    "total": total,
+                    "pairs": len(pairs),
+                },
+                partial,
+            )
+            partial.replace(checkpoint)
+    model.eval()
+    return model.cpu().float()
+
+
+# --- 3. export ---------------------------------------------------------------------------------
+
+
+def export(model: Any, target: Path) -> None:
+    """ONNX of the trained model, weights quantised to int8 per output channel; atomically."""
+    import warnings
+
+    import torch
+
+    from index.onnx_encoder import quantize_int8
+
+    names = ["input_ids", "attention_mask", "token_type_ids"]
+    example = torch.ones((2, 12), dtype=torch.int64)
+    types = torch.zeros_like(example)
+    types[:, 6:] = 1
+    axes = {n: {0: "batch", 1: "tokens"} for n in names} | {
+        "relevance": {0: "batch"},
+        "start": {0: "batch", 1: "tokens"},
+        "end": {0: "batch", 1: "tokens"},
+    }
+    with tempfile.TemporaryDirectory(dir=target.parent) as tmp, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        plain = Path(tmp) / "float.onnx"
+        torch.onnx.export(
+            model,
+            (example, torch.ones_like(example), types),
+            str(plain),
+            input_names=names,
+            output_names=["relevance", "start", "end"],
+            dynamic_axes=axes,
+            opset_version=17,
+            dynamo=False,
+        )
+        partial = Path(tmp) / "int8.onnx"
+        quantize_int8(plain, partial)
+        partial.replace(target)
+
+
+# --- 4. fit and 5. report ----------------------------------------------------------------------
+
+
+def read_all(session: Any, asked: Sequence[Asked], candidates: int) -> list[Any]:
+    return [
+        session.read(a.question, [c.sentence for c in a.candidates[:candidates]]) for a in asked
+    ]
+
+
+def answer_rows(
+    combined: LinearModel,
+    first_confidence: LinearModel,
+    asked: Sequence[Asked],
+    readings: Sequence[Any],
+) -> tuple[Any, list[int]]:
+    """ANSWER_FEATURES per question, and each question's best candidate after combination."""
+    rows, best = [], []
+    for a, reading in zip(asked, readings, strict=True):
+        n = len(reading.relevance)
+        first = np.array([c.first for c in a.candidates[:n]], dtype=np.float32)
+        scores = combined.score(np.column_stack([first, reading.relevance]).astype(np.float32))
+        order = np.argsort(-scores, kind="stable")
+        top = int(order[0])
+        gap = float(scores[top] - scores[order[1]]) if n > 1 else 0.0
+        confidence = float(first_confidence.score(np.array([a.confidence], dtype=np.float32))[0])
+        rows.append(
+            [scores[top], reading.relevance.max(), reading.span_score[top], confidence, gap]
+        )
+        best.append(top)
+    return np.asarray(rows, dtype=np.float32), best
+
+
+def fit_linear(names: tuple[str, ...], rows: Any, labels: Any) -> LinearModel:
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    scaler = StandardScaler().fit(rows)
+    model = LogisticRegression(max_iter=5000).fit(scaler.transform(rows), labels)
+    return LinearModel(
+        names,
+        np.asarray(scaler.mean_, dtype=np.float64),
+        np.asarray(scaler.scale_, dtype=np.float64),
+        np.asarray(model.coef_[0], dtype=np.float64),
+        float(model.intercept_[0]),
+    )
+
+
+def fit(
+    session: Any, heldout: Sequence[Asked], first_confidence: LinearModel
+) -> tuple[LinearModel, LinearModel, float]:
+    """The first-stage/reader combination and the answerability model, on held-out articles."""
+    readings = read_all(session, heldout, CANDIDATES)
+    features, labels = [], []
+    for a, reading in zip(heldout, readings, strict=True):
+        relevant = [c.relevant for c in a.candidates[: len(reading.relevance)]]
+        if a.answerable and any(relevant):
+            for c, r in zip(a.candidates, reading.relevance, strict=False):
+                features.append([c.first, r])
+                labels.append(c.relevant)
+    combined = fit_linear(COMBINED_FEATURES, np.asarray(features, np.float32), np.asarray(labels))
+    rows, _ = answer_rows(combined, first_confidence, heldout, readings)
+    answerable = np.array([a.answerable for a in heldout])
+    answer = fit_linear(ANSWER_FEATURES, rows, answerable)
+    z = answer.score(rows[answerable])
+    probability = 1.0 / (1.0 + np.exp(-z))
+    threshold = float(np.quantile(probability, 1.0 - ANSWERED_TARGET))
+    return combined, answer, round(threshold, 4)
+
+
+def evaluate(
+    session: Any,
+    asked: Sequence[Asked],
+    combined: LinearModel,
+    answer: LinearModel,
+    first_confidence: LinearModel,
+    threshold: float,
+) -> dict[str, float | None]:
+    """hit@1 (the first cited sentence holds an answer and the question is answered), answered,
+    abstained, and the answer span's exact match and F1 (a declined answer scores 0)."""
+    readings = read_all(session, asked, CANDIDATES)
+    rows, best = answer_rows(combined, first_confidence, asked, readings)
+    z = answer.score(rows)
+    says = 1.0 / (1.0 + np.exp(-z)) >= threshold
+    hits = ems = f1s = first_hits = 0.0
+    n_answerable = sum(a.answerable for a in asked)
+    answered = declined = 0
+    for a, reading, top, answering in zip(asked, readings, best, says, strict=True):
+        if not a.answerable:
+            declined += not answering
+            continue
+        answered += bool(answering)
+        first_hits += a.candidates[0].relevant
+        if not answering:
+            continue
+        hits += a.candidates[top].relevant
+        span = reading.spans[top]
+        text = a.candidates[top].sentence[span[0] : span[1]] if span else None
+        em, f1 = span_scores(text, a.answers)
+        ems, f1s = ems + em, f1s + f1
+    n_unanswerable = len(asked) - n_answerable
+    return {
+        "questions": n_answerable,
+        "unanswerable": n_unanswerable,
+        "first_stage_hit@1": round(first_hits / max(n_answerable, 1), 4),
+        "hit@1": round(hits / max(n_answerable, 1), 4),
+        "answered": round(answered / max(n_answerable, 1), 4),
+        "abstain": round(declined / max(n_unanswerable, 1), 4) if n_unanswerable else None,
+        "span_em": round(ems / max(n_answerable, 1), 4),
+        "span_f1": round(f1s / max(n_answerable, 1), 4),
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(asctime)s %(message)s")
+    logger.setLevel(logging.INFO)
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    started = time.perf_counter()
+    pairs, heldout, report = mine(args)
+    if args.questions is not None:
+        questions = sorted({p.question for p in pairs})
+        keep = set(random.Random(args.seed).sample(questions, min(args.questions, len(questions))))
+        pairs = [p for p in pairs if p.question in keep]
+    logger.info("%d pairs, %d held-out, %d report questions", len(pairs), len(heldout), len(report))
+    model = train(args, pairs)
+    args.out.mkdir(parents=True, exist_ok=True)
+    target = args.out / MODEL_FILE
+    export(model, target)
+    from index.reader import ReaderSession
+
+    session = ReaderSession(target, MAX_TOKENS)
+    first_confidence = RankerWeights.load().confidence
+    combined, answer, threshold = fit(session, heldout, first_confidence)
+    metrics = {
+        "heldout": evaluate(session, heldout, combined, answer, first_confidence, threshold),
+        "qed_dev": evaluate(session, report, combined, answer, first_confidence, threshold),
+    }
+    curve = []
+    for share in CURVE:
+        snapshot = args.work / f"curve-{args.layers}l-{share}.pt"
+        if not snapshot.is_file():
+            continue
+        import torch
+
+        model.load_state_dict(torch.load(snapshot, weights_only=True))
+        with tempfile.TemporaryDirectory() as tmp:
+            export(model, Path(tmp) / MODEL_FILE)
+            early = ReaderSession(Path(tmp) / MODEL_FILE, MAX_TOKENS)
+            fitted = fit(early, heldout, first_confidence)
+            point = evaluate(early, heldout, *fitted[:2], first_confidence, fitted[2])
+        seen = round(share * args.epochs * len({p.question for p in pairs}))
+        curve.append({"training_questions": seen, **point})
+    seen = round(args.epochs * len({p.question for p in pairs}))
+    curve.append({"training_questions": seen, **metrics["heldout"]})
+    config = {
+        "format_version": FORMAT_VERSION,
+        "model": MODEL_FILE,
+        "sha256": sha256(target),
+        "layers": args.layers,
+        "max_tokens": MAX_TOKENS,
+        "candidates": CANDIDATES,
+        "threshold": threshold,
+        "combined": combined.to_json(),
+        "answerability": answer.to_json(),
+        "provenance": {
+            "command": shlex.join(["python", "-m", "bench.train_reader", *sys.argv[1:]]),
+            "data": "../shared/data/train (SQuAD-Shifts new-wiki, Reddit, Amazon; QED NQ train; "
+            "SelQA dev and test); fitted on a held-out quarter of the new-wiki articles",
+            "training_pairs": len(pairs),
+            "training_questions": len({p.question for p in pairs}),
+            "epochs": args.epochs,
+            "machine": machine(),
+            "device": "cuda" if device_and_dtype(args.threads)[0].type == "cuda" else "cpu",
+            "minutes": round((time.perf_counter() - started) / 60, 1),
+            "metrics": metrics,
+            "learning_curve": curve,
+        },
+    }
+    (args.out / "reader.json").write_text(json.dumps(config, indent=1) + "\n", encoding="utf-8")
+    json.dump(config["provenance"], sys.stdout)
+    sys.stdout.write("\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,161 @@
+"""The reader: a small cross-encoder that reads the question with each of the best sentences.
+
+One int8 ONNX model (MiniLM's first layers, fine-tuned on ``../shared/data/train`` by
+``python -m bench.train_reader``) reads ``[CLS] question [SEP] sentence [SEP]`` and gives, per
+sentence, a relevance logit (does this sentence answer the question?) and start/end logits over
+its tokens (which words are the answer). The first stage's best few sentences are read in one
+batch; ``reader.json`` beside the model says how the relevance is combined with the first-stage
+score, and holds the answerability model over the question's best scores and its threshold.
+
+Runs on ONNX Runtime with the MiniLM tokenizer: no PyTorch, no transformers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from index.ranker import LinearModel
+from qa.errors import IndexMismatchError
+
+FORMAT_VERSION = 1
+DATA = Path(__file__).resolve().parent / "data"
+DEFAULT_READER = DATA / "reader.json"
+RETRAIN = "python -m bench.train_reader"
+# The combination of first-stage and reader scores, and the answerability model's inputs.
+COMBINED_FEATURES = ("first", "relevance")
+ANSWER_FEATURES = ("top_combined", "top_relevance", "top_span", "first_confidence", "gap")
+MAX_ANSWER_TOKENS = 30
+SPAN_FLOOR = -20.0  # span score of a sentence with no readable token
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """What the reader found in each sentence read (arrays in the order read)."""
+
+    relevance: npt.NDArray[np.float32]  # logit that the sentence answers the question
+    span_score: npt.NDArray[np.float32]  # best start + end logit inside the sentence
+    spans: tuple[tuple[int, int] | None, ...]  # answer's [start, end) in the sentence's text
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def best_span(
+    start: npt.NDArray[np.float32],
+    end: npt.NDArray[np.float32],
+    allowed: npt.NDArray[np.bool_],
+    longest: int = MAX_ANSWER_TOKENS,
+) -> tuple[int, int, float] | None:
+    """The token pair (s, e), s <= e < s + longest, both ``allowed``, maximising start + end."""
+    tokens = np.flatnonzero(allowed)
+    if tokens.size == 0:
+        return None
+    s, e = start[tokens], end[tokens]
+    total = s[:, None] + e[None, :]
+    gap = tokens[None, :] - tokens[:, None]
+    total = np.where((gap >= 0) & (gap < longest), total, -np.inf)
+    i, j = np.unravel_index(int(np.argmax(total)), total.shape)
+    return int(tokens[i]), int(tokens[j]), float(total[i, j])
+
+
+class ReaderSession:
+    """The reader model on ONNX Runtime with MiniLM's tokenizer: reads (question, sentence)
+    pairs."""
+
+    def __init__(self, model: Path, max_tokens: int, threads: int = 1) -> None:
+        import onnxruntime
+        from tokenizers import Tokenizer
+
+        from index.encoder import DEFAULT_MODEL, resolve_model_path
+
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
+        self._session = onnxruntime.InferenceSession(
+            str(model), options, providers=["CPUExecutionProvider"]
+        )
+        tokenizer = Tokenizer.from_file(str(resolve_model_path(DEFAULT_MODEL) / "tokenizer.json"))
+        tokenizer.no_padding()
+        tokenizer.enable_truncation(max_tokens, strategy="longest_first")
+        self._tokenizer = tokenizer
+
+    def read(self, question: str, sentences: Sequence[str]) -> Reading:
+        """Read the question with every sentence in one batch."""
+        if not sentences:
+            empty = np.zeros(0, dtype=np.float32)
+            return Reading(empty, empty, ())
+        encodings = self._tokenizer.encode_batch([(question, s) for s in sentences])
+        width = max(len(e.ids) for e in encodings)
+        ids = np.zeros((len(encodings), width), dtype=np.int64)
+        mask, types = np.zeros_like(ids), np.zeros_like(ids)
+        for row, encoding in enumerate(encodings):
+            n = len(encoding.ids)
+            ids[row, :n], types[row, :n], mask[row, :n] = encoding.ids, encoding.type_ids, 1
+        relevance, start, end = self._session.run(
+            ["relevance", "start", "end"],
+            {"input_ids": ids, "attention_mask": mask, "token_type_ids": types},
+        )
+        span_scores: list[float] = []
+        spans: list[tuple[int, int] | None] = []
+        for row, encoding in enumerate(encodings):
+            allowed = np.array(
+                [
+                    seq == 1 and b > a
+                    for seq, (a, b) in zip(encoding.sequence_ids, encoding.offsets, strict=True)
+                ],
+                dtype=np.bool_,
+            )
+            found = best_span(start[row, : len(allowed)], end[row, : len(allowed)], allowed)
+            if found is None:
+                span_scores.append(SPAN_FLOOR)
+                spans.append(None)
+                continue
+            first, last, score = found
+            span_scores.append(max(score, SPAN_FLOOR))
+            spans.append((encoding.offsets[first][0], encoding.offsets[last][1]))
+        return Reading(
+            np.asarray(relevance, dtype=np.float32).reshape(-1),
+            np.asarray(span_scores, dtype=np.float32),
+            tuple(spans),
+        )
+
+
+class Reader(ReaderSession):
+    """The shipped reader model with its combination and answerability weights."""
+
+    def __init__(self, config: Path = DEFAULT_READER, threads: int = 1) -> None:
+        try:
+            data = json.loads(config.read_text(encoding="utf-8"))
+            if not isinstance(data, dict) or data.get("format_version") != FORMAT_VERSION:
+                raise ValueError(f"not a reader file of format version {FORMAT_VERSION}")
+            model = config.parent / str(data["model"])
+            if sha256(model) != data["sha256"]:
+                raise ValueError(f"{model.name} does not match its sha256 (damaged or replaced)")
+            self.combined = LinearModel.from_json(data["combined"], COMBINED_FEATURES)
+            self.answer = LinearModel.from_json(data["answerability"], ANSWER_FEATURES)
+            self.threshold = float(data["threshold"])
+            self.candidates = int(data["candidates"])
+            max_tokens = int(data["max_tokens"])
+            self.provenance: dict[str, Any] = dict(data.get("provenance", {}))
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise IndexMismatchError(
+                f"reader model {config} is unusable ({exc}); rebuild it with `{RETRAIN}` "
+                "or restore index/data from git"
+            ) from exc
+        super().__init__(model, max_tokens, threads)
+
+    def probability(self, row: npt.NDArray[np.float32]) -> float:
+        """Calibrated probability that the article answers the question."""
+        z = float(self.answer.score(row[None, :])[0])
+        return 1.0 / (1.0 + math.exp(-max(min(z, 40.0), -40.0)))

@@ -1,0 +1,145 @@
+"""The reader: span decoding, loading the shipped files (and refusing damaged ones), and how the
+retriever uses what it reads."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from index.encoder import HashingEncoder
+from index.ranker import LinearModel, RankerWeights
+from index.reader import (
+    ANSWER_FEATURES,
+    COMBINED_FEATURES,
+    DEFAULT_READER,
+    Reader,
+    Reading,
+    best_span,
+)
+from index.retriever import Retriever, assemble
+from index.store import build_faiss
+from qa.article import parse_text
+from qa.errors import IndexMismatchError
+from qa.segment import segment
+
+
+def test_best_span_maximises_start_plus_end_within_the_allowed_tokens() -> None:
+    start = np.array([9.0, 1.0, 5.0, 0.0, 0.0], dtype=np.float32)
+    end = np.array([9.0, 0.0, 0.0, 4.0, 1.0], dtype=np.float32)
+    allowed = np.array([False, True, True, True, True])
+    assert best_span(start, end, allowed) == (2, 3, 9.0)  # token 0 (the question) is not allowed
+
+
+def test_best_span_never_ends_before_it_starts_nor_runs_too_long() -> None:
+    start = np.array([0.0, 0.0, 8.0], dtype=np.float32)
+    end = np.array([8.0, 0.0, 1.0], dtype=np.float32)  # (2, 0) would score 16
+    allowed = np.ones(3, dtype=np.bool_)
+    assert best_span(start, end, allowed)[:2] == (2, 2)  # type: ignore[index]
+    wide = np.zeros(40, dtype=np.float32)
+    wide_start, wide_end = wide.copy(), wide.copy()
+    wide_start[0], wide_end[39] = 5.0, 5.0
+    first, last, _ = best_span(wide_start, wide_end, np.ones(40, dtype=np.bool_), longest=30)  # type: ignore[misc]
+    assert last - first < 30
+
+
+def test_best_span_of_nothing_readable_is_none() -> None:
+    empty = np.zeros(3, dtype=np.float32)
+    assert best_span(empty, empty, np.zeros(3, dtype=np.bool_)) is None
+
+
+def copy_shipped(tmp_path: Path) -> Path:
+    config = json.loads(DEFAULT_READER.read_text(encoding="utf-8"))
+    shutil.copy(DEFAULT_READER, tmp_path / DEFAULT_READER.name)
+    shutil.copy(DEFAULT_READER.parent / config["model"], tmp_path / config["model"])
+    return tmp_path / DEFAULT_READER.name
+
+
+def test_a_missing_reader_is_refused_with_the_command_that_rebuilds_it(tmp_path: Path) -> None:
+    with pytest.raises(IndexMismatchError, match=r"bench\.train_reader"):
+        Reader(tmp_path / "reader.json")
+
+
+def test_a_damaged_model_file_is_refused(tmp_path: Path) -> None:
+    config = copy_shipped(tmp_path)
+    model = tmp_path / json.loads(config.read_text())["model"]
+    data = bytearray(model.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    model.write_bytes(bytes(data))
+    with pytest.raises(IndexMismatchError, match="sha256"):
+        Reader(config)
+
+
+def test_a_reader_file_of_another_format_is_refused(tmp_path: Path) -> None:
+    config = copy_shipped(tmp_path)
+    data = json.loads(config.read_text())
+    data["format_version"] = 99
+    config.write_text(json.dumps(data))
+    with pytest.raises(IndexMismatchError, match="format version"):
+        Reader(config)
+
+
+@pytest.mark.model
+def test_the_shipped_reader_finds_the_answer_words() -> None:
+    reader = Reader()
+    sentence = (
+        "Glas has been staying at the Mexican embassy in Quito since December, when he "
+        "sought refuge there."
+    )
+    reading = reader.read("Since when has Glas been in the embassy?", [sentence, "It rained."])
+    assert reading.relevance[0] > reading.relevance[1]
+    span = reading.spans[0]
+    assert span is not None
+    assert "December" in sentence[span[0] : span[1]]
+
+
+class StubReader(Reader):
+    """Prefers the sentence that mentions a library, and answers with its last word."""
+
+    def __init__(self) -> None:
+        self.combined = LinearModel(
+            COMBINED_FEATURES, np.zeros(2), np.ones(2), np.array([0.0, 1.0]), 0.0
+        )
+        n = len(ANSWER_FEATURES)
+        self.answer = LinearModel(ANSWER_FEATURES, np.zeros(n), np.ones(n), np.eye(n)[1], 0.0)
+        self.threshold = 0.5
+        self.candidates = 3
+        self.provenance = {}
+        self.read_counts: list[int] = []
+
+    def read(self, question: str, sentences: Sequence[str]) -> Reading:
+        self.read_counts.append(len(sentences))
+        relevance = np.array([5.0 if "library" in s else -5.0 for s in sentences], np.float32)
+        spans = tuple((s.rindex(" ") + 1, len(s) - 1) for s in sentences)
+        return Reading(relevance, np.zeros(len(sentences), np.float32), spans)
+
+
+def test_the_retriever_reorders_by_the_reader_and_places_spans_in_the_article() -> None:
+    text = (
+        "The council met on Monday about taxes and the budget.\n\n"
+        "Residents asked about taxes, the budget and the new library.\n\n"
+        "The library opens downtown next spring.\n\n"
+        "Officials said little else about taxes."
+    )
+    article = parse_text(text)
+    segmentation = segment(article)
+    encoder = HashingEncoder()
+    vectors = encoder.encode_documents([s.text for s in segmentation.sentences])
+    indexed = assemble("a", article, segmentation, build_faiss(vectors), "")
+    reader = StubReader()
+    ranking = Retriever(encoder, RankerWeights.blend(), reader).rank(indexed, "taxes budget")
+    assert reader.read_counts == [3]
+    first = segmentation.sentences[ranking.hits[0].sentence]
+    assert "library" in first.text
+    span = ranking.hits[0].span
+    assert span is not None
+    assert first.start <= span[0] < span[1] <= first.end
+    assert text[span[0] : span[1]] in {"library", "spring"}
+    assert ranking.confidence > 0.99  # the stub's answerability follows the best relevance
+    assert len(ranking.hits) == 4
+    assert ranking.hits[-1].span is None  # not read
+    assert ranking.hits[-1].score <= min(h.score for h in ranking.hits[:3])
