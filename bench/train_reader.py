@@ -76,7 +76,7 @@ WARMUP = 0.06
 CHECKPOINT_EVERY = 200
 CURVE = (0.25, 0.5)  # shares of the run whose weights are kept for the learning curve
 ANSWERED_TARGET = 0.96
-CANDIDATES = 5  # sentences the served reader reads per question
+CANDIDATES = 5  # default: sentences the served reader reads per question
 SPAN_FLOOR = -20.0  # span score of a sentence with no readable token
 
 
@@ -91,6 +91,9 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--random-negatives", type=int, default=1)
     parser.add_argument("--questions", type=int, help="train on at most N questions (curves)")
     parser.add_argument("--threads", type=int, default=2, help="math threads for training")
+    parser.add_argument(
+        "--candidates", type=int, default=CANDIDATES, help="sentences the served reader reads"
+    )
     parser.add_argument("--seed", type=int, default=13)
     return parser.parse_args(argv)
 
@@ -407,10 +410,10 @@ def fit_linear(names: tuple[str, ...], rows: Any, labels: Any) -> LinearModel:
 
 
 def fit(
-    session: Any, heldout: Sequence[Asked], first_confidence: LinearModel
+    session: Any, heldout: Sequence[Asked], first_confidence: LinearModel, candidates: int
 ) -> tuple[LinearModel, LinearModel, float]:
     """The first-stage/reader combination and the answerability model, on held-out articles."""
-    readings = read_all(session, heldout, CANDIDATES)
+    readings = read_all(session, heldout, candidates)
     features, labels = [], []
     for a, reading in zip(heldout, readings, strict=True):
         relevant = [c.relevant for c in a.candidates[: len(reading.relevance)]]
@@ -435,10 +438,11 @@ def evaluate(
     answer: LinearModel,
     first_confidence: LinearModel,
     threshold: float,
+    candidates: int,
 ) -> dict[str, float | None]:
     """hit@1 (the first cited sentence holds an answer and the question is answered), answered,
     abstained, and the answer span's exact match and F1 (a declined answer scores 0)."""
-    readings = read_all(session, asked, CANDIDATES)
+    readings = read_all(session, asked, candidates)
     rows, best = answer_rows(combined, first_confidence, asked, readings)
     z = answer.score(rows)
     says = 1.0 / (1.0 + np.exp(-z)) >= threshold
@@ -490,11 +494,16 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     session = ReaderSession(target, MAX_TOKENS)
     first_confidence = RankerWeights.load().confidence
-    combined, answer, threshold = fit(session, heldout, first_confidence)
+    fitted = fit(session, heldout, first_confidence, args.candidates)
     metrics = {
-        "heldout": evaluate(session, heldout, combined, answer, first_confidence, threshold),
-        "qed_dev": evaluate(session, report, combined, answer, first_confidence, threshold),
+        "heldout": evaluate(
+            session, heldout, *fitted[:2], first_confidence, fitted[2], args.candidates
+        ),
+        "qed_dev": evaluate(
+            session, report, *fitted[:2], first_confidence, fitted[2], args.candidates
+        ),
     }
+    combined, answer, threshold = fitted
     curve = []
     for share in CURVE:
         snapshot = args.work / f"curve-{args.layers}l-{share}.pt"
@@ -506,8 +515,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         with tempfile.TemporaryDirectory() as tmp:
             export(model, Path(tmp) / MODEL_FILE)
             early = ReaderSession(Path(tmp) / MODEL_FILE, MAX_TOKENS)
-            fitted = fit(early, heldout, first_confidence)
-            point = evaluate(early, heldout, *fitted[:2], first_confidence, fitted[2])
+            early_fit = fit(early, heldout, first_confidence, args.candidates)
+            point = evaluate(
+                early, heldout, *early_fit[:2], first_confidence, early_fit[2], args.candidates
+            )
         seen = round(share * args.epochs * len({p.question for p in pairs}))
         curve.append({"training_questions": seen, **point})
     seen = round(args.epochs * len({p.question for p in pairs}))
@@ -518,7 +529,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         "sha256": sha256(target),
         "layers": args.layers,
         "max_tokens": MAX_TOKENS,
-        "candidates": CANDIDATES,
+        "candidates": args.candidates,
         "threshold": threshold,
         "combined": combined.to_json(),
         "answerability": answer.to_json(),
