@@ -27,6 +27,7 @@ import numpy as np
 
 from bench.squad import read_jsonl
 from index.encoder import Encoder
+from index.features import confidence_features
 from index.ranker import RankerWeights
 from index.retriever import IndexedArticle, Retriever, assemble
 from index.store import build_faiss
@@ -167,8 +168,6 @@ class Miner:
 
     def first_stage(self, indexed: IndexedArticle, question: str) -> tuple[Any, Any]:
         """First-stage log-odds per citable sentence, and the confidence feature row."""
-        from index.features import confidence_features
-
         matrix = self.retriever.features(indexed, question)
         scores = self.retriever.weights.ranker.score(matrix)
         return scores, confidence_features(scores, matrix)

@@ -63,6 +63,7 @@ from index.reader import (
     COMBINED_FEATURES,
     DATA,
     FORMAT_VERSION,
+    judge,
     sha256,
 )
 
@@ -252,7 +253,7 @@ def train(args: argparse.Namespace, pairs: Sequence[Pair]) -> Any:
     warmup = max(1, int(total * WARMUP))
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimizer,
-        lambda step: min((step + 1) / warmup, max(0.0, (total - step) / (total - warmup))),
+        lambda step: min((step + 1) / warmup, max(0.0, (total - step) / max(total - warmup, 1))),
     )
     checkpoint = args.work / f"checkpoint-{args.layers}l.pt"
     step = 0
@@ -377,20 +378,15 @@ def answer_rows(
     asked: Sequence[Asked],
     readings: Sequence[Any],
 ) -> tuple[Any, list[int]]:
-    """ANSWER_FEATURES per question, and each question's best candidate after combination."""
+    """ANSWER_FEATURES per question, and each question's best candidate after combination, as
+    the served retriever computes them (``index.reader.judge``)."""
     rows, best = [], []
     for a, reading in zip(asked, readings, strict=True):
-        n = len(reading.relevance)
-        first = np.array([c.first for c in a.candidates[:n]], dtype=np.float32)
-        scores = combined.score(np.column_stack([first, reading.relevance]).astype(np.float32))
-        order = np.argsort(-scores, kind="stable")
-        top = int(order[0])
-        gap = float(scores[top] - scores[order[1]]) if n > 1 else 0.0
+        first = np.array([c.first for c in a.candidates[: len(reading.relevance)]])
         confidence = float(first_confidence.score(np.array([a.confidence], dtype=np.float32))[0])
-        rows.append(
-            [scores[top], reading.relevance.max(), reading.span_score[top], confidence, gap]
-        )
-        best.append(top)
+        _, order, row = judge(combined, first, reading, confidence)
+        rows.append(row)
+        best.append(int(order[0]))
     return np.asarray(rows, dtype=np.float32), best
 
 

@@ -68,6 +68,29 @@ def best_span(
     return int(tokens[i]), int(tokens[j]), float(total[i, j])
 
 
+def judge(
+    combined: LinearModel,
+    first: npt.NDArray[np.float64],
+    reading: Reading,
+    first_confidence: float,
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.intp], npt.NDArray[np.float32]]:
+    """The read sentences' combined scores, their order (best first) and the question's
+    ANSWER_FEATURES row: one function for serving and for fitting, so both see the same numbers.
+
+    ``first`` is the first stage's log-odds of the sentences read, ``first_confidence`` its
+    answerability log-odds for the question.
+    """
+    scores = combined.score(np.column_stack([first, reading.relevance]).astype(np.float32))
+    order = np.argsort(-scores, kind="stable")
+    top = int(order[0])
+    gap = float(scores[top] - scores[order[1]]) if order.size > 1 else 0.0
+    row = np.array(
+        [scores[top], reading.relevance.max(), reading.span_score[top], first_confidence, gap],
+        dtype=np.float32,
+    )
+    return scores, order, row
+
+
 class ReaderSession:
     """The reader model on ONNX Runtime with MiniLM's tokenizer: reads (question, sentence)
     pairs."""

@@ -26,7 +26,7 @@ from index.features import (
 )
 from index.lexical import LexicalIndex
 from index.ranker import RankerWeights
-from index.reader import Reader
+from index.reader import Reader, judge
 from qa.article import search_text
 from qa.models import Article, Hit, Segmentation
 
@@ -115,7 +115,7 @@ class Retriever:
         order = np.argsort(-scores, kind="stable")
         first_row = confidence_features(scores, matrix)
         if self.reader is not None:
-            return self._read(indexed, question, scores, order, first_row)
+            return self._read(self.reader, indexed, question, scores, order, first_row)
         hits = tuple(
             Hit(sentence=int(indexed.candidates[i]), score=_sigmoid(scores[i])) for i in order
         )
@@ -123,6 +123,7 @@ class Retriever:
 
     def _read(
         self,
+        reader: Reader,
         indexed: IndexedArticle,
         question: str,
         scores: npt.NDArray[np.float64],
@@ -131,15 +132,11 @@ class Retriever:
     ) -> Ranking:
         """Read the first stage's best sentences; they are ranked by the combined score and
         carry their answer spans, the rest follow in first-stage order."""
-        assert self.reader is not None
-        reader = self.reader
         top = order[: reader.candidates]
         sentences = [indexed.segmentation.sentences[int(indexed.candidates[i])] for i in top]
         reading = reader.read(question, [s.text for s in sentences])
-        combined = reader.combined.score(
-            np.column_stack([scores[top], reading.relevance]).astype(np.float32)
-        )
-        best = np.argsort(-combined, kind="stable")
+        first_confidence = float(self.weights.confidence.score(first_row[None, :])[0])
+        combined, best, row = judge(reader.combined, scores[top], reading, first_confidence)
         hits = []
         for j in best:
             sentence, span = sentences[int(j)], reading.spans[int(j)]
@@ -153,18 +150,6 @@ class Retriever:
             Hit(int(indexed.candidates[i]), min(_sigmoid(scores[i]), floor))
             for i in order[top.size :]
         ]
-        gap = float(combined[best[0]] - combined[best[1]]) if best.size > 1 else 0.0
-        first_confidence = float(self.weights.confidence.score(first_row[None, :])[0])
-        row = np.array(
-            [
-                combined[best[0]],
-                reading.relevance.max(),
-                reading.span_score[best[0]],
-                first_confidence,
-                gap,
-            ],
-            dtype=np.float32,
-        )
         return Ranking(tuple(hits), reader.probability(row))
 
 
