@@ -11,15 +11,15 @@ Prints one JSON line.
 Paths, all on two cores (``ARTICLE_QA_INGEST_THREADS=2``):
 
 - ``bf16``: the float graph on OpenVINO in bfloat16, two single-thread streams (the product on
-  a CPU with bf16);
+  a CPU with AMX);
 - ``f32``: the same in float32 (``INFERENCE_PRECISION_HINT=f32``);
-- ``int8``: the int8 copy on ONNX Runtime, one session with two threads (the product without
-  bf16);
+- ``int8``: the int8 copy on ONNX Runtime, one session with two threads;
 - ``int8x2``: the int8 copy on ONNX Runtime, two single-thread sessions in two threads, each
-  taking the next batch.
+  taking the next batch (the product without AMX).
 
-Every path is an ``OnnxEncoder``, so tokenizing, batching and padding are the product's own; the
-``f32`` and ``int8x2`` candidates only replace how the batches are run.
+Every path is an ``OnnxEncoder`` and every runner the product's own (``OpenVinoDocuments``,
+``Int8Documents``), so tokenizing, batching and padding are as served; ``f32`` and ``int8`` only
+change the precision or the sessions.
 
     .venv/bin/python -m bench.ingest [--rounds 3] [--budgets 256,512,1024]
         [--paths bf16,f32,int8,int8x2]
@@ -31,9 +31,8 @@ import argparse
 import json
 import random
 import sys
-import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -41,15 +40,16 @@ import numpy as np
 
 from bench import machine
 from bench.squad import DEFAULT_DATA, load_articles
-from index.encoder import DEFAULT_MODEL, Progress, Vectors, resolve_model_path
+from index.encoder import DEFAULT_MODEL, resolve_model_path
 from index.onnx_encoder import (
     FLOAT_FILE,
     INT8_FILE,
-    Feeds,
+    Int8Documents,
     OnnxEncoder,
-    Rows,
+    OpenVinoDocuments,
     bf16_available,
     cached_model_path,
+    cpu_session,
 )
 from qa.article import parse_text, search_text
 from qa.segment import segment
@@ -57,85 +57,6 @@ from qa.segment import segment
 SHIPPED_BUDGET = 512
 STREAMS = 2  # ARTICLE_QA_INGEST_THREADS' default
 PATHS = ("bf16", "f32", "int8", "int8x2")
-
-
-class OpenVinoStreams:
-    """The float graph on OpenVINO at a given precision, one single-thread stream per core,
-    pipelined as the product's bf16 path runs it."""
-
-    def __init__(self, path: Path, precision: str, streams: int = STREAMS) -> None:
-        import openvino
-
-        config = {
-            "PERFORMANCE_HINT": "THROUGHPUT",
-            "NUM_STREAMS": streams,
-            "INFERENCE_NUM_THREADS": streams,
-            "INFERENCE_PRECISION_HINT": precision,
-        }
-        core = openvino.Core()
-        self._model = core.compile_model(core.read_model(str(path)), "CPU", config)
-        self._streams = streams
-
-    def run(
-        self,
-        batches: Sequence[Rows],
-        feeds: Callable[[Rows], Feeds],
-        out: Vectors,
-        progress: Progress | None,
-    ) -> None:
-        import openvino
-
-        def finished(request: Any, rows: Rows) -> None:
-            out[rows] = request.get_output_tensor(0).data
-
-        queue = openvino.AsyncInferQueue(self._model, self._streams)
-        queue.set_callback(finished)
-        for rows in batches:
-            queue.start_async(feeds(rows), rows)
-        queue.wait_all()
-        del queue
-        self._model.release_memory()  # as the product does after each ingest
-
-
-class ParallelSessions:
-    """The int8 copy on ONNX Runtime: one single-thread session per thread, each taking the
-    next batch (longest first), so neither waits for the other until the last batch."""
-
-    def __init__(self, path: Path, sessions: int = STREAMS) -> None:
-        import onnxruntime
-
-        options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = 1
-        options.inter_op_num_threads = 1
-        options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
-        self._sessions = [
-            onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-            for _ in range(sessions)
-        ]
-
-    def run(
-        self,
-        batches: Sequence[Rows],
-        feeds: Callable[[Rows], Feeds],
-        out: Vectors,
-        progress: Progress | None,
-    ) -> None:
-        pending, lock = iter(batches), threading.Lock()
-
-        def work(session: Any) -> None:
-            while True:
-                with lock:
-                    rows = next(pending, None)
-                if rows is None:
-                    return
-                (vectors,) = session.run(["embedding"], feeds(rows))  # releases the GIL
-                out[rows] = vectors
-
-        threads = [threading.Thread(target=work, args=(s,)) for s in self._sessions]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
 
 
 def encoders(paths: Sequence[str], budgets: Sequence[int], cache: Path) -> dict[str, OnnxEncoder]:
@@ -150,9 +71,10 @@ def encoders(paths: Sequence[str], budgets: Sequence[int], cache: Path) -> dict[
                 continue
             encoder = OnnxEncoder(cache_dir=cache, batch_tokens=budget, bf16=False)
             if path == "f32":
-                encoder._documents = OpenVinoStreams(folder / FLOAT_FILE, "f32").run
-            elif path == "int8x2":
-                encoder._documents = ParallelSessions(folder / INT8_FILE).run
+                encoder._documents = OpenVinoDocuments(folder / FLOAT_FILE, STREAMS, "f32").run
+            elif path == "int8":
+                single = cpu_session(folder / INT8_FILE, STREAMS)
+                encoder._documents = Int8Documents([single]).run
             out[name] = encoder
     return out
 
@@ -186,7 +108,7 @@ def main() -> None:
                 configurations[name].encode_documents(texts)
                 seconds[name] += time.perf_counter() - started
     sentences = args.rounds * sum(map(len, articles))
-    shipped_path = "bf16" if bf16_available() else "int8"
+    shipped_path = "bf16" if bf16_available() else "int8x2"
     shipped = seconds.get(f"{shipped_path}, {SHIPPED_BUDGET} tokens")
     report: dict[str, Any] = {
         "command": " ".join(["python -m bench.ingest", *sys.argv[1:]]),

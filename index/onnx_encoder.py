@@ -201,7 +201,7 @@ def bf16_available() -> bool:
         return False
 
 
-class _Int8Documents:
+class Int8Documents:
     """Ingest batches on the int8 copy: one single-thread ONNX Runtime session per thread, each
     taking the next batch, longest first (1.24x one two-thread session: small matrices split
     badly over cores, as on OpenVINO)."""
@@ -238,15 +238,16 @@ class _Int8Documents:
             worker.join()
 
 
-class _Bf16Documents:
-    """Ingest batches on OpenVINO in bfloat16: one single-thread stream per core, pipelined.
+class OpenVinoDocuments:
+    """Ingest batches on OpenVINO, in bfloat16 (the product, with AMX) or another ``precision``:
+    one single-thread stream per core, pipelined.
 
     Streams beat one multi-thread run per batch (small matrices split badly over cores), and
     the next batch is padded while the current ones run.
     """
 
-    def __init__(self, path: Path, streams: int) -> None:
-        self._path, self._streams = path, streams
+    def __init__(self, path: Path, streams: int, precision: str = "bf16") -> None:
+        self._path, self._streams, self._precision = path, streams, precision
         self._model: Any = None
         self._lock = threading.Lock()  # one ingest at a time: they would share the cores anyway
 
@@ -259,7 +260,7 @@ class _Bf16Documents:
                 "PERFORMANCE_HINT": "THROUGHPUT",
                 "NUM_STREAMS": self._streams,
                 "INFERENCE_NUM_THREADS": self._streams,
-                "INFERENCE_PRECISION_HINT": "bf16",
+                "INFERENCE_PRECISION_HINT": self._precision,
             }
             core = openvino.Core()
             self._model = core.compile_model(core.read_model(str(self._path)), "CPU", config)
@@ -302,6 +303,18 @@ def _trim_heap() -> None:
         ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
+def cpu_session(path: Path, threads: int) -> Any:
+    """An ONNX Runtime session on the CPU with its math threads pinned to ``threads`` (one
+    thread per core by default is badly slow on a busy machine)."""
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
+    return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
 def _run(session: Any, feeds: Feeds) -> Vectors:
     (vectors,) = session.run(["embedding"], feeds)
     return np.asarray(vectors, dtype=np.float32)
@@ -324,7 +337,6 @@ class OnnxEncoder:
         batch_tokens: int = 512,
         bf16: bool | None = None,  # None: where the CPU has it
     ) -> None:
-        import onnxruntime
         from tokenizers import Tokenizer
 
         model_path = resolve_model_path(name)
@@ -334,13 +346,7 @@ class OnnxEncoder:
             export(model_path, folder)
 
         def session(threads: int) -> Any:
-            options = onnxruntime.SessionOptions()
-            options.intra_op_num_threads = threads
-            options.inter_op_num_threads = 1
-            options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
-            return onnxruntime.InferenceSession(
-                str(folder / INT8_FILE), options, providers=["CPUExecutionProvider"]
-            )
+            return cpu_session(folder / INT8_FILE, threads)
 
         self._queries = session(threads)
         self._tokenizer = Tokenizer.from_file(str(model_path / "tokenizer.json"))
@@ -350,12 +356,12 @@ class OnnxEncoder:
         self.dim = int(self.encode_queries(["dimension probe"]).shape[1])
         self._documents: Runner
         if bf16_available() if bf16 is None else bf16:  # bf16 unless told or the CPU lacks it
-            self._documents = _Bf16Documents(folder / FLOAT_FILE, ingest_threads).run
+            self._documents = OpenVinoDocuments(folder / FLOAT_FILE, ingest_threads).run
             self.name = name + BACKEND_SUFFIX + BF16_SUFFIX
         else:
             int8 = [self._queries if threads == 1 else session(1)]
             int8 += [session(1) for _ in range(ingest_threads - 1)]
-            self._documents = _Int8Documents(int8).run
+            self._documents = Int8Documents(int8).run
             self.name = name + BACKEND_SUFFIX
 
     def encode_queries(self, texts: Sequence[str]) -> Vectors:

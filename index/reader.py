@@ -96,18 +96,12 @@ class ReaderSession:
     pairs."""
 
     def __init__(self, model: Path, max_tokens: int, threads: int = 1) -> None:
-        import onnxruntime
         from tokenizers import Tokenizer
 
         from index.encoder import DEFAULT_MODEL, resolve_model_path
+        from index.onnx_encoder import cpu_session
 
-        options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
-        self._session = onnxruntime.InferenceSession(
-            str(model), options, providers=["CPUExecutionProvider"]
-        )
+        self._session = cpu_session(model, threads)
         tokenizer = Tokenizer.from_file(str(resolve_model_path(DEFAULT_MODEL) / "tokenizer.json"))
         tokenizer.no_padding()
         tokenizer.enable_truncation(max_tokens, strategy="longest_first")
