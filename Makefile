@@ -6,8 +6,9 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 export HOST PORT
-# Debian packages the tests need (the browser tests drive Chromium); add to the list as it grows.
-SYSTEM_PACKAGES := chromium
+# Debian packages the tests need: Chromium for the browser tests, PostgreSQL and Redis for the
+# store and fleet tests (the tests start their own servers on loopback).
+SYSTEM_PACKAGES := chromium postgresql redis-server
 
 .PHONY: help install system-packages run test lint bench screenshots clean
 

@@ -12,7 +12,8 @@ import hashlib
 import logging
 import re
 import threading
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,7 +23,7 @@ from index.encoder import Encoder, Progress
 from index.ranker import RankerWeights
 from index.reader import Reader
 from index.retriever import IndexedArticle, Retriever, assemble
-from index.store import ArticleStore, StaleIndexError, build_faiss, checksum
+from index.store import ArticleStore, SqliteStore, StaleIndexError, build_faiss, checksum
 from qa.article import parse_html, parse_text, search_text
 from qa.compose import compose
 from qa.errors import ArticleNotFoundError, ArticleTooLargeError, IndexMismatchError
@@ -65,9 +66,13 @@ class Library:
         threshold: float | None = None,
         max_chars: int = 2_000_000,
         reader: Reader | None = None,
+        store: ArticleStore | None = None,
+        model_timer: Callable[[float], None] | None = None,
     ) -> None:
-        self.store = ArticleStore(data_dir)
-        if (legacy := data_dir / "articles").is_dir():
+        # The SQLite file in data_dir unless another store (PostgreSQL) is given.
+        self.store = store if store is not None else SqliteStore(data_dir)
+        legacy = data_dir / "articles"
+        if isinstance(self.store, SqliteStore) and legacy.is_dir():
             imported = self.store.import_directories(legacy)
             logger.warning("imported %d articles from the old directory layout", imported)
         self.encoder = encoder
@@ -84,6 +89,8 @@ class Library:
         self._building: dict[str, threading.Lock] = {}
         self._archive = Archive(encoder.name, encoder.dim)
         self._archive_lock = threading.Lock()
+        # Told how long each question took to rank (encoder, keyword index, reader): metrics.
+        self._model_timer = model_timer
 
     def close(self) -> None:
         self.store.close()
@@ -273,7 +280,10 @@ class Library:
         return hits
 
     def _answer(self, indexed: IndexedArticle, question: str, top_k: int) -> Answer:
+        started = time.perf_counter()
         ranking = self.retriever.rank(indexed, question)
+        if self._model_timer is not None:
+            self._model_timer(time.perf_counter() - started)
         return compose(
             ranking.hits,
             indexed.segmentation,

@@ -1,10 +1,15 @@
-"""Persist articles and their sentence vectors in one SQLite database (WAL mode).
+"""Persist articles and their sentence vectors: SQLite by default, PostgreSQL for a fleet.
 
-One row per article in ``<data_dir>/articles.db`` holds the text, its blocks and metadata (the
-source of truth) and the float32 sentence vectors with what they were built with. SQLite makes
-every save and delete a single atomic, durable transaction: a process killed at any moment leaves
-the article as it was before or after, never in between. WAL lets readers in other processes (the
-CLI, more server workers) read while one writes.
+One row per article holds the text, its blocks and metadata (the source of truth) and the float32
+sentence vectors with what they were built with. Both backends make every save and delete a single
+atomic, durable transaction: a process killed at any moment leaves the article as it was before or
+after, never in between, and a counter in the same transaction (a trigger) tells archive-wide
+search that something changed. The schema carries a version; a database written by a newer
+article-qa is refused rather than misread.
+
+``SqliteStore`` is one file, ``<data_dir>/articles.db``, in WAL mode, so readers in other processes
+(the CLI, more server workers) read while one writes. ``PostgresStore`` (``index.postgres_store``)
+serves any number of replicas on any number of hosts.
 
 FAISS is the search structure, rebuilt from the stored vectors on load: exact search over an
 article's few hundred sentences takes well under a millisecond to build, so there is no separate
@@ -24,7 +29,8 @@ import re
 import sqlite3
 import threading
 import uuid
-from collections.abc import Collection, Iterator
+from abc import ABC, abstractmethod
+from collections.abc import Collection, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +48,27 @@ logger = logging.getLogger(__name__)
 DB_NAME = "articles.db"
 # Bump when qa.segment changes how text is cut: stored vectors are then rebuilt.
 SEGMENTER_VERSION = 2
+# Bump when the tables change, with a migration from the previous version in each backend.
+SCHEMA_VERSION = 1
+# Every column of an article row, in table order (what ``migrate`` copies).
+COLUMNS = (
+    "id",
+    "revision",
+    "created",
+    "title",
+    "url",
+    "byline",
+    "publisher",
+    "text",
+    "text_sha256",
+    "blocks",
+    "model",
+    "dim",
+    "segmenter_version",
+    "sentences",
+    "vectors",
+    "vectors_sha256",
+)
 ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 
 # Rows whose vectors fit an encoder: (model, dim, segmenter version) as parameters.
@@ -65,7 +92,8 @@ CREATE TABLE IF NOT EXISTS articles (
     vectors           BLOB NOT NULL,     -- float32, sentences x dim, row-major
     vectors_sha256    TEXT NOT NULL
 ) STRICT;
--- Bumped in the same transaction as every write: archive-wide search rebuilds when it moves.
+-- generation: bumped in the same transaction as every write (archive-wide search follows it);
+-- schema_version: what the tables look like.
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) STRICT;
 INSERT OR IGNORE INTO meta VALUES ('generation', 0);
 CREATE TRIGGER IF NOT EXISTS generation_insert AFTER INSERT ON articles
@@ -75,6 +103,13 @@ CREATE TRIGGER IF NOT EXISTS generation_update AFTER UPDATE ON articles
 CREATE TRIGGER IF NOT EXISTS generation_delete AFTER DELETE ON articles
     BEGIN UPDATE meta SET value = value + 1 WHERE key = 'generation'; END;
 """
+
+
+def newer_schema(where: str, version: int) -> IndexMismatchError:
+    return IndexMismatchError(
+        f"{where} has schema version {version}, written by a newer article-qa; this one reads "
+        f"up to version {SCHEMA_VERSION}: upgrade article-qa (or point it at another database)"
+    )
 
 
 class StaleIndexError(IndexMismatchError):
@@ -117,7 +152,7 @@ def build_faiss(vectors: Vectors) -> faiss.Index:
     return index
 
 
-def _article_from_row(row: sqlite3.Row) -> Article:
+def _article_from_row(row: Mapping[str, Any]) -> Article:
     text = row["text"]
     blocks = tuple(Block(int(s), int(e), Kind(k)) for s, e, k in json.loads(row["blocks"]))
     if any(not 0 <= b.start < b.end <= len(text) for b in blocks):
@@ -132,86 +167,75 @@ def _article_from_row(row: sqlite3.Row) -> Article:
     )
 
 
-class ArticleStore:
+class ArticleStore(ABC):
     """Reads and writes article rows; knows nothing about models beyond their names.
 
-    One connection per store, shared by the server's threads under a lock: statements take
-    microseconds (a revision check) to milliseconds (loading an article), and SQLite's own
-    locking still coordinates with other processes.
+    The checks on what is read (model, dimension, segmenter version, checksums) live here, once;
+    each backend supplies the statements.
     """
 
-    def __init__(self, data_dir: Path) -> None:
-        data_dir.mkdir(parents=True, exist_ok=True)
-        self.path = data_dir / DB_NAME
-        self._lock = threading.Lock()
-        self._db = sqlite3.connect(
-            self.path, timeout=30, isolation_level=None, check_same_thread=False
-        )
-        self._db.row_factory = sqlite3.Row
-        try:
-            self._db.execute("PRAGMA journal_mode=WAL")
-            # FULL: a write acknowledged to the client survives a power cut, not only a crash.
-            self._db.execute("PRAGMA synchronous=FULL")
-            self._db.executescript(SCHEMA)
-        except sqlite3.DatabaseError as exc:
-            self._db.close()
-            raise IndexMismatchError(
-                f"{self.path} is not a readable article database ({exc})"
-            ) from exc
+    backend: str  # "sqlite" or "postgresql": for logs, /readyz and /metrics
 
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()
+    @abstractmethod
+    def close(self) -> None: ...
 
-    @contextmanager
-    def _query(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            try:
-                yield self._db
-            except sqlite3.DatabaseError as exc:
-                raise IndexMismatchError(f"cannot use {self.path}: {exc}") from exc
+    @abstractmethod
+    def describe(self) -> str:
+        """Where the articles are, without credentials: for logs and /readyz."""
 
-    def ids(self) -> list[str]:
-        with self._query() as db:
-            return [row["id"] for row in db.execute("SELECT id FROM articles ORDER BY id")]
+    @abstractmethod
+    def ping(self) -> None:
+        """Raise StoreUnavailableError (or IndexMismatchError) unless the store answers now."""
 
+    @abstractmethod
+    def ids(self) -> list[str]: ...
+
+    @abstractmethod
+    def count(self) -> int: ...
+
+    @abstractmethod
     def revision(self, article_id: str) -> str | None:
         """The stored revision, or None when there is no such article: a cheap freshness check."""
-        with self._query() as db:
-            row = db.execute("SELECT revision FROM articles WHERE id = ?", (article_id,)).fetchone()
-        return None if row is None else str(row["revision"])
 
+    @abstractmethod
     def generation(self) -> int:
         """A number that changes whenever any article is written or deleted, by any process."""
-        with self._query() as db:
-            row = db.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()
-        return int(row["value"])
 
+    @abstractmethod
     def revisions(self, model: str, dim: int) -> dict[str, tuple[str, int]]:
         """Id -> (revision, sentences) of every article whose vectors fit this encoder: what the
         archive index compares itself with, without reading any vectors."""
-        with self._query() as db:
-            rows = db.execute(
-                f"SELECT id, revision, sentences FROM articles WHERE {_FITS}",
-                (model, dim, SEGMENTER_VERSION),
-            ).fetchall()
-        return {row["id"]: (row["revision"], row["sentences"]) for row in rows}
 
+    @abstractmethod
     def all_vectors(
         self, model: str, dim: int, ids: Collection[str] | None = None
     ) -> Iterator[tuple[str, str, Vectors]]:
         """(id, revision, vectors) of every article, or of these ``ids``, whose vectors fit this
         encoder (stale ones are skipped until rebuilt)."""
-        query = f"SELECT id, revision, sentences, vectors FROM articles WHERE {_FITS}"
-        parameters: tuple[object, ...] = (model, dim, SEGMENTER_VERSION)
-        if ids is not None:
-            query += " AND id IN (SELECT value FROM json_each(?))"
-            parameters += (json.dumps(sorted(ids)),)
-        with self._query() as db:
-            rows = db.execute(query + " ORDER BY id", parameters).fetchall()
-        for row in rows:
-            vectors = np.frombuffer(row["vectors"], dtype=np.float32)
-            yield row["id"], row["revision"], vectors.reshape(row["sentences"], dim)
+
+    @abstractmethod
+    def stale_ids(self, model: str, dim: int) -> list[str]:
+        """Articles whose vectors were built otherwise or have the wrong size, found without
+        reading any vectors."""
+
+    @abstractmethod
+    def delete(self, article_id: str) -> None: ...
+
+    @abstractmethod
+    def rows(self) -> Iterator[dict[str, Any]]:
+        """Every article row as stored (all of ``COLUMNS``), for copying to another store."""
+
+    @abstractmethod
+    def insert_rows(self, rows: Collection[Mapping[str, Any]]) -> list[str]:
+        """Insert rows copied from another store in one transaction, keeping any article this
+        store already has under the same id; returns the ids inserted."""
+
+    @abstractmethod
+    def _row(self, article_id: str) -> Mapping[str, Any] | None: ...
+
+    @abstractmethod
+    def _upsert(self, row: Mapping[str, Any]) -> None:
+        """Insert or replace one article row in one transaction."""
 
     def exists(self, article_id: str) -> bool:
         return self.revision(article_id) is not None
@@ -241,10 +265,7 @@ class ArticleStore:
             "vectors": data,
             "vectors_sha256": checksum(data),
         }
-        columns = ", ".join(row)
-        values = ", ".join(f":{name}" for name in row)
-        with self._query() as db:
-            db.execute(f"INSERT OR REPLACE INTO articles ({columns}) VALUES ({values})", row)
+        self._upsert(row)
         return str(row["revision"])
 
     def load(self, article_id: str, model: str, dim: int) -> Stored:
@@ -255,8 +276,7 @@ class ArticleStore:
             StaleIndexError: the text is fine but the vectors must be rebuilt.
             IndexMismatchError: the article itself is unreadable.
         """
-        with self._query() as db:
-            row = db.execute("SELECT * FROM articles WHERE id = ?", (article_id,)).fetchone()
+        row = self._row(article_id) if valid_id(article_id) else None
         if row is None:
             raise ArticleNotFoundError(f"no article with id {article_id[:80]!r}")
         try:
@@ -278,15 +298,165 @@ class ArticleStore:
         for name, value in expected.items():
             if row[name] != value:
                 raise stale(f"{name} is {row[name]!r}, expected {value!r}")
-        data = row["vectors"]
+        data = bytes(row["vectors"])
         if len(data) != row["sentences"] * dim * 4 or row["vectors_sha256"] != checksum(data):
             raise stale(f"its vectors are damaged ({len(data):,} bytes for {row['sentences']})")
         vectors = np.frombuffer(data, dtype=np.float32).reshape(row["sentences"], dim)
         return Stored(article, build_faiss(vectors), created, str(row["revision"]))
 
+
+def copy_articles(
+    source: ArticleStore, target: ArticleStore, batch: int = 64
+) -> tuple[list[str], list[str]]:
+    """Copy every article row, vectors included (nothing is embedded again), in transactions of
+    ``batch`` rows; articles the target already has are kept as they are. Running it again after
+    an interruption copies the rest. Returns (ids copied, ids kept)."""
+    copied: list[str] = []
+    kept: list[str] = []
+    rows: list[dict[str, Any]] = []
+
+    def flush() -> None:
+        inserted = set(target.insert_rows(rows))
+        copied.extend(row["id"] for row in rows if row["id"] in inserted)
+        kept.extend(row["id"] for row in rows if row["id"] not in inserted)
+        rows.clear()
+
+    for row in source.rows():
+        rows.append(row)
+        if len(rows) == batch:
+            flush()
+    flush()
+    return copied, kept
+
+
+def open_store(data_dir: Path, database_url: str | None = None, pool_size: int = 8) -> ArticleStore:
+    """PostgreSQL when a URL is given (psycopg is imported only then), else SQLite in data_dir."""
+    if database_url:
+        from index.postgres_store import PostgresStore
+
+        return PostgresStore(database_url, pool_size)
+    return SqliteStore(data_dir)
+
+
+class SqliteStore(ArticleStore):
+    """The embedded default: one SQLite file in the data directory.
+
+    One connection per store, shared by the server's threads under a lock: statements take
+    microseconds (a revision check) to milliseconds (loading an article), and SQLite's own
+    locking still coordinates with other processes.
+    """
+
+    backend = "sqlite"
+
+    def __init__(self, data_dir: Path) -> None:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        self.path = data_dir / DB_NAME
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(
+            self.path, timeout=30, isolation_level=None, check_same_thread=False
+        )
+        self._db.row_factory = sqlite3.Row
+        try:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            # FULL: a write acknowledged to the client survives a power cut, not only a crash.
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._migrate()
+        except sqlite3.DatabaseError as exc:
+            self._db.close()
+            raise IndexMismatchError(
+                f"{self.path} is not a readable article database ({exc})"
+            ) from exc
+        except IndexMismatchError:
+            self._db.close()
+            raise
+
+    def _migrate(self) -> None:
+        """Create the tables, or bring an older database to this schema, in one transaction.
+
+        Databases from before the version was recorded have version 1's tables.
+        """
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            version = None
+            if self._db.execute("SELECT 1 FROM sqlite_master WHERE name = 'meta'").fetchone():
+                row = self._db.execute(
+                    "SELECT value FROM meta WHERE key = 'schema_version'"
+                ).fetchone()
+                version = None if row is None else int(row["value"])
+            if version is not None and version > SCHEMA_VERSION:
+                raise newer_schema(str(self.path), version)
+            for statement in SCHEMA.split(";\n"):
+                if statement.strip():
+                    self._db.execute(statement)
+            self._db.execute(
+                "INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (SCHEMA_VERSION,)
+            )
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def describe(self) -> str:
+        return str(self.path)
+
+    @contextmanager
+    def _query(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            try:
+                yield self._db
+            except sqlite3.DatabaseError as exc:
+                raise IndexMismatchError(f"cannot use {self.path}: {exc}") from exc
+
+    def ping(self) -> None:
+        with self._query() as db:
+            db.execute("SELECT 1 FROM meta LIMIT 1").fetchone()
+
+    def ids(self) -> list[str]:
+        with self._query() as db:
+            return [row["id"] for row in db.execute("SELECT id FROM articles ORDER BY id")]
+
+    def count(self) -> int:
+        with self._query() as db:
+            return int(db.execute("SELECT count(*) FROM articles").fetchone()[0])
+
+    def revision(self, article_id: str) -> str | None:
+        with self._query() as db:
+            row = db.execute("SELECT revision FROM articles WHERE id = ?", (article_id,)).fetchone()
+        return None if row is None else str(row["revision"])
+
+    def generation(self) -> int:
+        with self._query() as db:
+            row = db.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()
+        return int(row["value"])
+
+    def revisions(self, model: str, dim: int) -> dict[str, tuple[str, int]]:
+        with self._query() as db:
+            rows = db.execute(
+                f"SELECT id, revision, sentences FROM articles WHERE {_FITS}",
+                (model, dim, SEGMENTER_VERSION),
+            ).fetchall()
+        return {row["id"]: (row["revision"], row["sentences"]) for row in rows}
+
+    def all_vectors(
+        self, model: str, dim: int, ids: Collection[str] | None = None
+    ) -> Iterator[tuple[str, str, Vectors]]:
+        query = f"SELECT id, revision, sentences, vectors FROM articles WHERE {_FITS}"
+        parameters: tuple[object, ...] = (model, dim, SEGMENTER_VERSION)
+        if ids is not None:
+            query += " AND id IN (SELECT value FROM json_each(?))"
+            parameters += (json.dumps(sorted(ids)),)
+        with self._query() as db:
+            rows = db.execute(query + " ORDER BY id", parameters).fetchall()
+        for row in rows:
+            vectors = np.frombuffer(row["vectors"], dtype=np.float32)
+            yield row["id"], row["revision"], vectors.reshape(row["sentences"], dim)
+
     def stale_ids(self, model: str, dim: int) -> list[str]:
-        """Articles whose vectors were built otherwise or have the wrong size, found without
-        reading any vectors (SQLite knows a blob's length from its record header)."""
+        # SQLite knows a blob's length from its record header: no vector is read.
         with self._query() as db:
             rows = db.execute(
                 f"SELECT id FROM articles WHERE NOT ({_FITS}) ORDER BY id",
@@ -299,6 +469,50 @@ class ArticleStore:
             deleted = db.execute("DELETE FROM articles WHERE id = ?", (article_id,)).rowcount
         if not deleted:
             raise ArticleNotFoundError(f"no article with id {article_id[:80]!r}")
+
+    def rows(self) -> Iterator[dict[str, Any]]:
+        with self._query() as db:
+            ids = [row["id"] for row in db.execute("SELECT id FROM articles ORDER BY id")]
+        for article_id in ids:  # one at a time: an archive need not fit in memory
+            if (row := self._row(article_id)) is not None:
+                yield dict(row)
+
+    def insert_rows(self, rows: Collection[Mapping[str, Any]]) -> list[str]:
+        columns = ", ".join(COLUMNS)
+        values = ", ".join(f":{name}" for name in COLUMNS)
+        inserted = []
+        with self._query() as db:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                for row in rows:
+                    cursor = db.execute(
+                        f"INSERT INTO articles ({columns}) VALUES ({values}) "
+                        "ON CONFLICT (id) DO NOTHING",
+                        {name: row[name] for name in COLUMNS},
+                    )
+                    if cursor.rowcount:
+                        inserted.append(str(row["id"]))
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+        return inserted
+
+    def _row(self, article_id: str) -> Mapping[str, Any] | None:
+        with self._query() as db:
+            row = db.execute("SELECT * FROM articles WHERE id = ?", (article_id,)).fetchone()
+        return None if row is None else dict(zip(row.keys(), row, strict=True))
+
+    def _upsert(self, row: Mapping[str, Any]) -> None:
+        columns = ", ".join(row)
+        values = ", ".join(f":{name}" for name in row)
+        updates = ", ".join(f"{name} = excluded.{name}" for name in row if name != "id")
+        with self._query() as db:
+            db.execute(
+                f"INSERT INTO articles ({columns}) VALUES ({values}) "
+                f"ON CONFLICT (id) DO UPDATE SET {updates}",
+                row,
+            )
 
     def import_directories(self, legacy: Path) -> int:
         """Carry articles over from the one-directory-per-article layout of version 0.1.

@@ -19,3 +19,7 @@ class ArticleNotFoundError(ArticleQAError, LookupError):
 
 class IndexMismatchError(ArticleQAError):
     """A stored index was built differently from what this process expects."""
+
+
+class StoreUnavailableError(ArticleQAError):
+    """The article database cannot be reached now (a server that is down or overloaded)."""

@@ -1,4 +1,4 @@
-"""The ``article-qa`` command: serve, ingest, ask, list, delete.
+"""The ``article-qa`` command: serve, ingest, ask, list, delete, migrate.
 
 Commands other than ``serve`` work on the data directory directly, so they need no running server.
 Errors print one line to stderr and exit with status 1 (2 for usage errors, from argparse).
@@ -15,6 +15,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from index.library import DEFAULT_ID, Library
+from index.store import DB_NAME, SqliteStore, copy_articles, open_store
 from qa.article import looks_like_html
 from qa.errors import ArticleQAError
 from service.settings import Settings
@@ -128,6 +129,26 @@ def _delete(args: argparse.Namespace, settings: Settings) -> None:
     print(f"deleted {args.id}")
 
 
+def _migrate(args: argparse.Namespace, settings: Settings) -> None:
+    if not args.to.startswith(("postgresql://", "postgres://")):
+        raise ArticleQAError(f"--to must be a postgresql:// URL, not {args.to[:40]!r}")
+    if not (settings.data_dir / DB_NAME).is_file():
+        raise ArticleQAError(f"there is no article database at {settings.data_dir / DB_NAME}")
+    source = SqliteStore(settings.data_dir)
+    try:
+        target = open_store(settings.data_dir, args.to, 2)
+        try:
+            copied, kept = copy_articles(source, target)
+            where = target.describe()
+        finally:
+            target.close()
+    finally:
+        source.close()
+    print(f"copied {len(copied)} articles from {source.describe()} to {where}")
+    if kept:
+        print(f"kept {len(kept)} articles that {where} already had: {', '.join(kept[:10])}")
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="article-qa", description=__doc__.splitlines()[0])
     commands = root.add_subparsers(dest="command", required=True)
@@ -169,6 +190,14 @@ def parser() -> argparse.ArgumentParser:
     delete = commands.add_parser("delete", help="delete an article")
     delete.add_argument("id")
     delete.set_defaults(run=_delete)
+
+    migrate = commands.add_parser(
+        "migrate",
+        help="copy the SQLite store of ARTICLE_QA_DATA_DIR into PostgreSQL (vectors included, "
+        "nothing re-embedded; articles already there are kept)",
+    )
+    migrate.add_argument("--to", required=True, metavar="postgresql://user:pass@host/db")
+    migrate.set_defaults(run=_migrate)
     return root
 
 

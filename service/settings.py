@@ -23,7 +23,17 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="ARTICLE_QA_", extra="ignore")
 
-    data_dir: Path = Field(Path("var"), description="Where articles and indexes are stored.")
+    data_dir: Path = Field(
+        Path("var"), description="Where articles are stored (SQLite), unless database_url is set."
+    )
+    database_url: SecretStr | None = Field(
+        None,
+        description="postgresql://user:password@host:5432/db: store articles in PostgreSQL, "
+        "shared by every replica; unset: the SQLite file in data_dir.",
+    )
+    database_pool: int = Field(
+        8, ge=1, le=100, description="PostgreSQL connections per server process."
+    )
     model: str = Field(DEFAULT_MODEL, description="Embedding model name or local directory.")
     backend: Backend = Field(
         DEFAULT_BACKEND,
@@ -81,6 +91,12 @@ class Settings(BaseSettings):
         description="Questions one client address may ask, e.g. '120/minute' or '5/second'; "
         "empty: no limit.",
     )
+    rate_limit_storage: str = Field(
+        "memory://",
+        description="Where ask counts are kept: 'memory://' (per process) or "
+        "'redis://host:6379/0', shared by every worker and replica (asks are still served, "
+        "unlimited, while Redis is unreachable).",
+    )
     rate_limit_loopback: bool = Field(
         False, description="Also limit clients on loopback (off: local tools and tests are free)."
     )
@@ -100,6 +116,25 @@ class Settings(BaseSettings):
         if isinstance(value, list):
             trimmed = [o.strip().rstrip("/") if isinstance(o, str) else o for o in value]
             return [o for o in trimmed if o != ""]
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _postgres_only(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().strip():
+            return None
+        if value is not None and not value.get_secret_value().startswith(
+            ("postgresql://", "postgres://")
+        ):
+            raise ValueError("must be a postgresql://user:password@host:port/database URL")
+        return value
+
+    @field_validator("rate_limit_storage")
+    @classmethod
+    def _known_storage(cls, value: str) -> str:
+        value = value.strip() or "memory://"
+        if not value.startswith(("memory://", "redis://", "rediss://")):
+            raise ValueError("must be memory:// or a redis://host:port/db URL")
         return value
 
     @field_validator("ask_rate_limit")

@@ -10,11 +10,13 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from index import store
 from index.encoder import Encoder
 from index.library import Library
 from index.loading import load_encoder
 from index.ranker import RankerWeights
 from index.reader import DEFAULT_READER, Reader
+from index.store import ArticleStore
 from service.problems import NotReadyError
 from service.settings import Settings
 
@@ -33,7 +35,15 @@ def real_encoder(settings: Settings) -> Encoder:
     )
 
 
-def build_library(settings: Settings, encoder: Encoder) -> Library:
+def open_store(settings: Settings) -> ArticleStore:
+    """PostgreSQL when ARTICLE_QA_DATABASE_URL is set, else the SQLite file in the data dir."""
+    url = settings.database_url.get_secret_value() if settings.database_url else None
+    return store.open_store(settings.data_dir, url, settings.database_pool)
+
+
+def build_library(
+    settings: Settings, encoder: Encoder, model_timer: Callable[[float], None] | None = None
+) -> Library:
     """The library as the settings describe it (shared by the server and the CLI)."""
     weights = RankerWeights.load(settings.ranker_weights) if settings.ranker_weights else None
     reader = None
@@ -46,6 +56,8 @@ def build_library(settings: Settings, encoder: Encoder) -> Library:
         threshold=settings.threshold,
         max_chars=settings.max_article_chars,
         reader=reader,
+        store=open_store(settings),
+        model_timer=model_timer,
     )
 
 

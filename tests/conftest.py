@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from bench import servers
 from index.encoder import Encoder, HashingEncoder
 from index.loading import load_encoder
 from service.settings import Settings
@@ -31,3 +32,17 @@ def minilm() -> Iterator[Encoder]:
     ONNX export is cached where the server keeps it, so the browser and soak servers reuse it)."""
     settings = Settings()
     yield load_encoder(settings.model, settings.backend, 1, settings.model_cache)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[servers.Postgres]:
+    """One PostgreSQL cluster for the session (each test takes a database of its own). Fails,
+    never skips, when it cannot start: `make test` installs PostgreSQL."""
+    with servers.postgres() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[servers.Redis]:
+    with servers.redis() as server:
+        yield server

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 
+from bench.servers import Postgres
 from index.encoder import Encoder, HashingEncoder, Progress, Vectors
 from index.library import Library
 from index.ranker import RankerWeights
-from index.store import DB_NAME
+from index.store import DB_NAME, ArticleStore, open_store
 
 
 class CountingEncoder:
@@ -71,3 +74,60 @@ def tamper(data_dir: Path, article_id: str, **columns: Any) -> None:
         db.execute(
             f"UPDATE articles SET {assignments} WHERE id = :id", {**columns, "id": article_id}
         )
+
+
+@dataclass(frozen=True)
+class Backend:
+    """One store backend under test, with ways to read and damage rows behind its back."""
+
+    name: str
+    data_dir: Path
+    url: str | None = None
+
+    def open(self) -> ArticleStore:
+        return open_store(self.data_dir, self.url)
+
+    def row(self, article_id: str) -> dict[str, Any]:
+        if self.url is None:
+            return stored_row(self.data_dir, article_id)
+        with psycopg.connect(self.url) as db:
+            cursor = db.execute("SELECT * FROM articles WHERE id = %s", (article_id,))
+            names = [column.name for column in cursor.description or ()]
+            found = cursor.fetchone()
+            assert found is not None
+            return dict(zip(names, found, strict=True))
+
+    def tamper(self, article_id: str, **columns: Any) -> None:
+        if self.url is None:
+            tamper(self.data_dir, article_id, **columns)
+            return
+        assignments = ", ".join(f"{name} = %({name})s" for name in columns)
+        with psycopg.connect(self.url) as db:
+            db.execute(
+                f"UPDATE articles SET {assignments} WHERE id = %(id)s",
+                {**columns, "id": article_id},
+            )
+
+    def execute(self, statement: str) -> None:
+        """Run SQL directly on the database (both dialects accept what the tests send)."""
+        self.scalar(statement)
+
+    def scalar(self, statement: str) -> Any:
+        """The first column of the first row a statement returns (None when it returns none)."""
+        if self.url is None:
+            with sqlite3.connect(self.data_dir / DB_NAME) as db:
+                row = db.execute(statement).fetchone()
+        else:
+            with psycopg.connect(self.url) as db:
+                cursor = db.execute(statement)
+                row = cursor.fetchone() if cursor.description else None
+        return None if row is None else row[0]
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def backend(request: pytest.FixtureRequest, data_dir: Path) -> Backend:
+    """Each store test runs on both backends; PostgreSQL gets an empty database per test."""
+    if request.param == "sqlite":
+        return Backend("sqlite", data_dir)
+    server: Postgres = request.getfixturevalue("postgres_server")
+    return Backend("postgresql", data_dir, server.create_database())

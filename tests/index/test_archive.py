@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -12,13 +12,16 @@ from index.archive import Archive, ArchiveIndex
 from index.encoder import Vectors
 from index.store import ArticleStore
 from qa.article import parse_text
+from tests.index.conftest import Backend
 
 MODEL = "test/model"
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> ArticleStore:
-    return ArticleStore(tmp_path / "data")
+def store(backend: Backend) -> Iterator[ArticleStore]:
+    store = backend.open()
+    yield store
+    store.close()
 
 
 def save(store: ArticleStore, article_id: str, vectors: Vectors) -> None:
@@ -120,10 +123,10 @@ def test_the_archive_reads_only_new_articles(
     assert read == [({"second"},)]
 
 
-def test_the_archive_sees_writes_by_another_process(store: ArticleStore, tmp_path: Path) -> None:
+def test_the_archive_sees_writes_by_another_process(store: ArticleStore, backend: Backend) -> None:
     archive = Archive(MODEL, 32)
     archive.sync(store)
-    other = ArticleStore(tmp_path / "data")  # another connection, as another worker or the CLI
+    other = backend.open()  # another connection, as another worker, replica or the CLI
     vectors = clustered(10, seed=4)
     save(other, "elsewhere", vectors)
     assert found(archive, store, vectors[4]) == ("elsewhere", 4)

@@ -1,4 +1,5 @@
-"""The article store: atomic save, checked load, stale detection, ids, delete, old-layout import."""
+"""The article store on both backends: atomic save, checked load, stale detection, ids, delete,
+schema versions, crashes; and the SQLite specifics (WAL, old-layout import)."""
 
 from __future__ import annotations
 
@@ -9,18 +10,27 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from index.encoder import HashingEncoder
-from index.store import DB_NAME, ArticleStore, StaleIndexError, valid_id
+from index.postgres_store import PostgresStore
+from index.store import (
+    DB_NAME,
+    SCHEMA_VERSION,
+    ArticleStore,
+    SqliteStore,
+    StaleIndexError,
+    valid_id,
+)
 from qa.article import parse_text, search_text
-from qa.errors import ArticleNotFoundError, IndexMismatchError
+from qa.errors import ArticleNotFoundError, IndexMismatchError, StoreUnavailableError
 from qa.models import Article
 from qa.segment import segment
-from tests.index.conftest import stored_row, tamper
+from tests.index.conftest import Backend, stored_row
 
 MODEL = "test/hashing"
 DIM = 64
@@ -44,8 +54,10 @@ def data_dir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def store(data_dir: Path) -> ArticleStore:
-    return ArticleStore(data_dir)
+def store(backend: Backend) -> Iterator[ArticleStore]:
+    store = backend.open()
+    yield store
+    store.close()
 
 
 def save(store: ArticleStore, article: Article, article_id: str = ID, model: str = MODEL) -> str:
@@ -71,9 +83,8 @@ def test_save_load_round_trip(store: ArticleStore, article: Article) -> None:
     assert stored.revision == revision == store.revision(ID)
 
 
-def test_one_database_file_in_wal_mode(
-    data_dir: Path, store: ArticleStore, article: Article
-) -> None:
+def test_sqlite_is_one_database_file_in_wal_mode(data_dir: Path, article: Article) -> None:
+    store = SqliteStore(data_dir)
     save(store, article)
     with sqlite3.connect(data_dir / DB_NAME) as db:
         assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
@@ -81,6 +92,15 @@ def test_one_database_file_in_wal_mode(
     assert (row["model"], row["dim"], row["sentences"]) == (MODEL, DIM, 4)
     assert row["text"] == TEXT
     assert len(row["vectors"]) == 4 * DIM * 4
+    store.close()
+
+
+def test_rows_hold_what_was_saved(backend: Backend, store: ArticleStore, article: Article) -> None:
+    save(store, article)
+    row = backend.row(ID)
+    assert (row["model"], row["dim"], row["sentences"]) == (MODEL, DIM, 4)
+    assert row["text"] == TEXT
+    assert len(bytes(row["vectors"])) == 4 * DIM * 4
 
 
 def test_non_ascii_text_round_trips(store: ArticleStore) -> None:
@@ -112,15 +132,69 @@ def test_ids_exists_and_revision(store: ArticleStore, article: Article) -> None:
     assert store.revision("c-third") is None
 
 
-def test_writes_are_seen_by_another_store_on_the_same_directory(
-    data_dir: Path, store: ArticleStore, article: Article
+def test_writes_are_seen_by_another_store_on_the_same_database(
+    backend: Backend, store: ArticleStore, article: Article
 ) -> None:
-    other = ArticleStore(data_dir)
+    other = backend.open()
     revision = save(store, article)
     assert other.revision(ID) == revision
     other.delete(ID)
     assert store.revision(ID) is None
     other.close()
+
+
+def test_every_write_moves_the_generation(store: ArticleStore, article: Article) -> None:
+    seen = [store.generation()]
+    save(store, article)
+    save(store, article)  # a replace is a write too
+    store.delete(ID)
+    with pytest.raises(ArticleNotFoundError):
+        store.delete(ID)  # nothing deleted: nothing moves
+    seen.append(store.generation())
+    assert seen[1] - seen[0] == 3
+
+
+def test_count(store: ArticleStore, article: Article) -> None:
+    assert store.count() == 0
+    save(store, article, "one")
+    save(store, article, "two")
+    assert store.count() == 2
+
+
+# --- schema versions -------------------------------------------------------------------------
+
+
+def test_a_database_from_before_schema_versions_is_migrated(
+    backend: Backend, store: ArticleStore, article: Article
+) -> None:
+    save(store, article)
+    store.close()
+    backend.execute("DELETE FROM meta WHERE key = 'schema_version'")  # as 0.2 left it
+    reopened = backend.open()
+    assert backend.scalar("SELECT value FROM meta WHERE key = 'schema_version'") == SCHEMA_VERSION
+    assert reopened.load(ID, MODEL, DIM).article == article
+    reopened.close()
+
+
+def test_a_newer_schema_is_refused_and_left_alone(
+    backend: Backend, store: ArticleStore, article: Article
+) -> None:
+    save(store, article)
+    store.close()
+    backend.execute(f"UPDATE meta SET value = {SCHEMA_VERSION + 1} WHERE key = 'schema_version'")
+    with pytest.raises(IndexMismatchError, match="newer article-qa") as info:
+        backend.open()
+    assert f"schema version {SCHEMA_VERSION + 1}" in str(info.value)
+    assert backend.row(ID)["text"] == TEXT  # nothing was changed or lost
+
+
+def test_an_unreachable_postgresql_is_a_clear_error() -> None:
+    started = time.monotonic()
+    with pytest.raises(StoreUnavailableError, match="cannot connect") as info:
+        PostgresStore("postgresql://nobody:secret@127.0.0.1:9/articles")
+    assert "postgresql://127.0.0.1:9/articles" in str(info.value)
+    assert "secret" not in str(info.value)
+    assert time.monotonic() - started < 30
 
 
 # --- stale vectors ---------------------------------------------------------------------------
@@ -142,17 +216,17 @@ def test_other_dimension_is_stale(store: ArticleStore, article: Article) -> None
 
 
 def test_other_segmenter_version_is_stale(
-    data_dir: Path, store: ArticleStore, article: Article
+    backend: Backend, store: ArticleStore, article: Article
 ) -> None:
     save(store, article)
-    tamper(data_dir, ID, segmenter_version=0)
+    backend.tamper(ID, segmenter_version=0)
     with pytest.raises(StaleIndexError, match="segmenter_version"):
         store.load(ID, MODEL, DIM)
 
 
-def test_edited_text_is_stale(data_dir: Path, store: ArticleStore, article: Article) -> None:
+def test_edited_text_is_stale(backend: Backend, store: ArticleStore, article: Article) -> None:
     save(store, article)
-    tamper(data_dir, ID, text=TEXT.replace("Monday", "Friday"))
+    backend.tamper(ID, text=TEXT.replace("Monday", "Friday"))
     with pytest.raises(StaleIndexError, match="text changed") as info:
         store.load(ID, MODEL, DIM)
     assert info.value.text_changed
@@ -169,10 +243,10 @@ def test_edited_text_is_stale(data_dir: Path, store: ArticleStore, article: Arti
     ],
 )
 def test_damaged_vectors_are_stale(
-    data_dir: Path, store: ArticleStore, article: Article, damage: dict[str, Any]
+    backend: Backend, store: ArticleStore, article: Article, damage: dict[str, Any]
 ) -> None:
     save(store, article)
-    tamper(data_dir, ID, **damage)
+    backend.tamper(ID, **damage)
     with pytest.raises(StaleIndexError, match="vectors are damaged") as info:
         store.load(ID, MODEL, DIM)
     assert info.value.article == article
@@ -194,10 +268,10 @@ def test_damaged_vectors_are_stale(
     ],
 )
 def test_unreadable_blocks(
-    data_dir: Path, store: ArticleStore, article: Article, blocks: str
+    backend: Backend, store: ArticleStore, article: Article, blocks: str
 ) -> None:
     save(store, article)
-    tamper(data_dir, ID, blocks=blocks)
+    backend.tamper(ID, blocks=blocks)
     with pytest.raises(IndexMismatchError, match="unreadable") as info:
         store.load(ID, MODEL, DIM)
     assert not isinstance(info.value, StaleIndexError)
@@ -207,7 +281,7 @@ def test_a_file_that_is_not_a_database(data_dir: Path) -> None:
     data_dir.mkdir()
     (data_dir / DB_NAME).write_bytes(b"this is not SQLite" * 100)
     with pytest.raises(IndexMismatchError, match="not a readable article database"):
-        ArticleStore(data_dir)
+        SqliteStore(data_dir)
 
 
 def test_unknown_id_is_not_found(store: ArticleStore) -> None:
@@ -288,9 +362,8 @@ def _legacy_article(root: Path, article_id: str, article: Article) -> None:
     (folder / "article.json").write_text(json.dumps(data), encoding="utf-8")
 
 
-def test_old_directories_are_imported_once(
-    data_dir: Path, store: ArticleStore, article: Article
-) -> None:
+def test_old_directories_are_imported_once(data_dir: Path, article: Article) -> None:
+    store = SqliteStore(data_dir)
     legacy = data_dir / "articles"
     _legacy_article(legacy, "old-one", article)
     (legacy / "broken").mkdir()
@@ -311,11 +384,11 @@ WRITER = """
 import sys
 from pathlib import Path
 from index.encoder import HashingEncoder
-from index.store import ArticleStore
+from index.store import open_store
 from qa.article import parse_text
 from qa.segment import segment
 
-store = ArticleStore(Path(sys.argv[1]))
+store = open_store(Path(sys.argv[1]), sys.argv[2] or None)
 encoder = HashingEncoder(dim=64, name="test/hashing")
 print("ready", flush=True)
 n = 0
@@ -330,21 +403,22 @@ while True:
 """
 
 
-def test_kill_9_while_writing_leaves_every_article_whole(data_dir: Path) -> None:
+def test_kill_9_while_writing_leaves_every_article_whole(backend: Backend) -> None:
     """SIGKILL a process in a tight save/delete loop; every row left behind loads cleanly."""
     root = Path(__file__).resolve().parents[2]
     env = {**os.environ, "PYTHONPATH": str(root)}
+    command = [sys.executable, "-c", WRITER, str(backend.data_dir), backend.url or ""]
     for delay in (0.3, 0.55, 0.8):
-        with subprocess.Popen(
-            [sys.executable, "-c", WRITER, str(data_dir)], stdout=subprocess.PIPE, env=env
-        ) as writer:
+        with subprocess.Popen(command, stdout=subprocess.PIPE, env=env) as writer:
             assert writer.stdout is not None
             assert writer.stdout.readline() == b"ready\n"
             time.sleep(delay)
             writer.send_signal(signal.SIGKILL)
-        store = ArticleStore(data_dir)
+        store = backend.open()
         for article_id in store.ids():
             stored = store.load(article_id, "test/hashing", 64)
             assert stored.index.ntotal == len(segment(stored.article).sentences) == 400
         store.close()
-    assert ArticleStore(data_dir).ids()  # the loop did write something
+    store = backend.open()
+    assert store.ids()  # the loop did write something
+    store.close()

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from bench.servers import Postgres
 from index.encoder import HashingEncoder
 from service import cli
 
@@ -122,3 +123,59 @@ def test_bad_setting_is_one_line(
     monkeypatch.setenv("ARTICLE_QA_THRESHOLD", "high")
     assert cli.main(["list"]) == 1
     assert "invalid setting ARTICLE_QA_THRESHOLD" in capsys.readouterr().err
+
+
+def test_migrate_copies_the_sqlite_store_into_postgresql_without_embedding(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    postgres_server: Postgres,
+) -> None:
+    for name in ("bridge", "ferry"):
+        path = tmp_path / f"{name}.txt"
+        path.write_text(f"{name.title()} news\n\nThe {name} reopened on Monday. It is busy.\n")
+        assert cli.main(["ingest", str(path)]) == 0
+    ids = capsys.readouterr().out.split()
+    url = postgres_server.create_database()
+    assert cli.main(["migrate", "--to", url]) == 0
+    assert capsys.readouterr().out.startswith("copied 2 articles from ")
+
+    def no_embedding(_: object) -> HashingEncoder:
+        encoder = HashingEncoder()
+        encoder.encode_documents = None  # type: ignore[assignment,method-assign]
+        return encoder
+
+    monkeypatch.setattr(cli, "real_encoder", no_embedding)  # loading must not re-embed
+    monkeypatch.setenv("ARTICLE_QA_DATABASE_URL", url)
+    assert cli.main(["list"]) == 0
+    listed = capsys.readouterr().out
+    assert all(article_id in listed for article_id in ids)
+    assert cli.main(["ask", "When did the ferry reopen?", "--article", ids[1]]) == 0
+    assert "The ferry reopened on Monday." in capsys.readouterr().out
+
+    monkeypatch.delenv("ARTICLE_QA_DATABASE_URL")
+    monkeypatch.setattr(cli, "real_encoder", lambda _: HashingEncoder())
+    assert cli.main(["migrate", "--to", url]) == 0  # again: everything is already there
+    out = capsys.readouterr().out
+    assert out.startswith("copied 0 articles") and "kept 2 articles" in out
+
+
+@pytest.mark.parametrize(
+    ("to", "message"),
+    [
+        ("sqlite:///x.db", "--to must be a postgresql:// URL"),
+        ("postgresql://nobody@127.0.0.1:9/none", "cannot connect to postgresql://127.0.0.1:9/"),
+    ],
+)
+def test_migrate_errors_are_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], to: str, message: str
+) -> None:
+    assert cli.main(["migrate", "--to", "postgresql://127.0.0.1:9/none"]) == 1
+    assert "there is no article database" in capsys.readouterr().err  # nothing stored yet
+    path = tmp_path / "a.txt"
+    path.write_text("News\n\nSomething happened today.\n")
+    assert cli.main(["ingest", str(path)]) == 0
+    capsys.readouterr()
+    assert cli.main(["migrate", "--to", to]) == 1
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
