@@ -20,17 +20,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench import free_port
+
 START_TIMEOUT_S = 30.0
 
 
 class ServerError(RuntimeError):
     """A server could not be started; the message says what to install or check."""
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _postgres_bin(name: str) -> str:

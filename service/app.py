@@ -12,6 +12,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from service import problems
 from service.guard import Guard
+from service.metrics import Metrics, RequestMetrics
 from service.routes import articles, ask, health, search, widget
 from service.settings import Settings
 from service.state import EncoderFactory, Runtime, real_encoder
@@ -24,8 +25,9 @@ def create_app(
 ) -> FastAPI:
     """Build the app; the model loads in the background after start-up (see /readyz)."""
     settings = settings or Settings()
-    runtime = Runtime(settings, encoder_factory)
-    guard = Guard(settings)
+    metrics = Metrics(lambda: runtime.articles_stored())
+    runtime = Runtime(settings, encoder_factory, metrics.model_seconds.observe)
+    guard = Guard(settings, metrics.redis_errors.inc)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -36,6 +38,10 @@ def create_app(
                 "ARTICLE_QA_API_KEY is not set: article writes are accepted only from loopback"
             )
         loading = asyncio.create_task(asyncio.to_thread(runtime.load))
+        if settings.workers > 1:
+            # Workers share one listening socket: one that accepted connections while loading
+            # would answer 503 beside ready siblings. It starts accepting once it is ready.
+            await asyncio.to_thread(runtime.ready.wait)
         yield
         await loading
         runtime.close()
@@ -48,9 +54,11 @@ def create_app(
     )
     app.state.runtime = runtime
     app.state.guard = guard
+    app.state.metrics = metrics
     problems.install(app)
     app.add_middleware(problems.CatchAll)
     app.add_middleware(problems.BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestMetrics, metrics=metrics)
     if settings.cors_origins:
         # Added last, so outermost: a 413 from BodyLimit still reaches the widget as a 413.
         app.add_middleware(

@@ -7,9 +7,11 @@ Errors print one line to stderr and exit with status 1 (2 for usage errors, from
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -38,15 +40,20 @@ def _progress(done: int, total: int) -> None:
 def _serve(args: argparse.Namespace, settings: Settings) -> None:
     import uvicorn
 
-    # An import string, so each of several workers builds its own app (from the same settings).
-    uvicorn.run(
-        "service.app:create_app",
-        factory=True,
-        workers=settings.workers,
-        host=args.host,
-        port=args.port,
-        log_level="info",
-    )
+    with contextlib.ExitStack() as stack:
+        if settings.workers > 1 and "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
+            # Before any worker starts: each writes its metrics there, /metrics adds them up.
+            folder = stack.enter_context(tempfile.TemporaryDirectory(prefix="article-qa-metrics-"))
+            os.environ["PROMETHEUS_MULTIPROC_DIR"] = folder
+        # An import string, so each of several workers builds its own app (same settings).
+        uvicorn.run(
+            "service.app:create_app",
+            factory=True,
+            workers=settings.workers,
+            host=args.host,
+            port=args.port,
+            log_level="info",
+        )
 
 
 def _ingest(args: argparse.Namespace, settings: Settings) -> None:

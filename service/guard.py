@@ -4,23 +4,39 @@ Writes (POST/DELETE /v1/articles) need ``Authorization: Bearer <ARTICLE_QA_API_K
 set; without one they are accepted only from loopback, so a fresh install is never writable from
 the network. Asks are limited per client address (uvicorn replaces it with X-Forwarded-For when the
 request comes through a trusted proxy, so readers behind one proxy are still told apart).
+
+The counts live in this process by default, or in Redis (``ARTICLE_QA_RATE_LIMIT_STORAGE``), where
+every worker and replica shares them. When Redis cannot be reached, asks are served without a limit
+(fail open: a broken limiter must not take the product down); the log says so once per outage,
+``/metrics`` counts every ask served that way, and Redis is tried again after ``RETRY_AFTER_S``.
 """
 
 from __future__ import annotations
 
 import hmac
 import ipaddress
+import logging
 import math
+import threading
 import time
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from limits import RateLimitItem, parse
-from limits.storage import MemoryStorage
+from limits.errors import StorageError
+from limits.storage import storage_from_string
 from limits.strategies import SlidingWindowCounterRateLimiter
 from starlette.exceptions import HTTPException
 
 from service.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+# A Redis that does not answer within this long counts as down: an ask waits at most this.
+REDIS_TIMEOUT_S = 0.25
+# After a failure, asks skip Redis (unlimited) for this long before it is tried again.
+RETRY_AFTER_S = 2.0
 
 
 def is_loopback(request: Request) -> bool:
@@ -37,14 +53,27 @@ def is_loopback(request: Request) -> bool:
 class Guard:
     """The write check and the ask rate limiter of one app (the limiter's counts live here)."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, on_storage_error: Callable[[], None] = lambda: None):
         key = settings.api_key.get_secret_value() if settings.api_key else None
         self._key = key.encode() if key else None
         self._limit: RateLimitItem | None = (
             parse(settings.ask_rate_limit) if settings.ask_rate_limit else None
         )
         self._limit_loopback = settings.rate_limit_loopback
-        self._limiter = SlidingWindowCounterRateLimiter(MemoryStorage())
+        uri = settings.rate_limit_storage
+        self.storage_backend = uri.split("://", 1)[0]
+        options: dict[str, Any] = {"wrap_exceptions": True}
+        if self.storage_backend != "memory":
+            options |= {
+                "socket_timeout": REDIS_TIMEOUT_S,
+                "socket_connect_timeout": REDIS_TIMEOUT_S,
+            }
+        self._storage = storage_from_string(uri, **options)
+        self._limiter = SlidingWindowCounterRateLimiter(self._storage)
+        self._on_storage_error = on_storage_error
+        self._down_until = 0.0  # monotonic time before which Redis is not tried
+        self._down = False
+        self._state_lock = threading.Lock()
 
     @property
     def writes_need_key(self) -> bool:
@@ -76,15 +105,51 @@ class Guard:
         if self._limit is None or (is_loopback(request) and not self._limit_loopback):
             return
         client = request.client.host if request.client else "unknown"
-        if self._limiter.hit(self._limit, client):
+        if self._down and time.monotonic() < self._down_until:
+            self._on_storage_error()
             return
-        reset = self._limiter.get_window_stats(self._limit, client).reset_time
+        try:
+            if self._limiter.hit(self._limit, client):
+                self._storage_answered()
+                return
+            reset = self._limiter.get_window_stats(self._limit, client).reset_time
+        except StorageError as exc:
+            self._storage_failed(exc)
+            return
+        self._storage_answered()
         retry_after = max(1, math.ceil(reset - time.time()))
         raise HTTPException(
             429,
             f"too many questions from this address (limit {self._limit}); retry in {retry_after} s",
             headers={"Retry-After": str(retry_after)},
         )
+
+    def _storage_failed(self, exc: StorageError) -> None:
+        self._on_storage_error()
+        with self._state_lock:
+            first, self._down = not self._down, True
+            self._down_until = time.monotonic() + RETRY_AFTER_S
+        if first:
+            logger.error(
+                "rate-limit storage %s is unreachable (%s): asks are served without a limit "
+                "until it answers again",
+                self.storage_backend,
+                exc,
+            )
+
+    def _storage_answered(self) -> None:
+        if self._down:
+            with self._state_lock:
+                recovered, self._down = self._down, False
+            if recovered:
+                logger.warning("rate-limit storage %s answers again", self.storage_backend)
+
+    def storage_ok(self) -> bool:
+        """Whether the rate-limit storage answers now (for /readyz; memory always does)."""
+        try:
+            return bool(self._storage.check())
+        except StorageError:
+            return False
 
 
 async def get_guard(request: Request) -> Guard:

@@ -20,6 +20,7 @@ from qa.errors import (
     ArticleTooLargeError,
     EmptyArticleError,
     IndexMismatchError,
+    StoreUnavailableError,
 )
 
 logger = logging.getLogger(__name__)
@@ -126,9 +127,18 @@ def install(app: FastAPI) -> None:
     async def no_model(_: Request, exc: ModelUnavailableError) -> JSONResponse:
         return problem(503, str(exc))
 
-    @app.exception_handler(IndexMismatchError)
-    async def corrupt(_: Request, exc: IndexMismatchError) -> JSONResponse:
+    @app.exception_handler(StoreUnavailableError)
+    async def store_down(request: Request, exc: StoreUnavailableError) -> JSONResponse:
         logger.error("%s", exc)
+        request.app.state.metrics.store_errors.labels("unavailable").inc()
+        return problem(
+            503, f"the article store is unavailable: {exc}", headers={"Retry-After": "2"}
+        )
+
+    @app.exception_handler(IndexMismatchError)
+    async def corrupt(request: Request, exc: IndexMismatchError) -> JSONResponse:
+        logger.error("%s", exc)
+        request.app.state.metrics.store_errors.labels("unreadable").inc()
         return problem(500, str(exc))
 
 

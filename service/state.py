@@ -1,4 +1,5 @@
-"""Start-up state: the library is loaded in the background so /healthz answers at once."""
+"""Start-up state: the library is loaded in the background so /healthz answers at once (with
+several workers on one port, each waits for it before it takes connections: see service.app)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ from index.loading import load_encoder
 from index.ranker import RankerWeights
 from index.reader import DEFAULT_READER, Reader
 from index.store import ArticleStore
+from qa.errors import ArticleQAError
+from service.metrics import Metrics
 from service.problems import NotReadyError
 from service.settings import Settings
 
@@ -64,9 +67,15 @@ def build_library(
 class Runtime:
     """Holds the library once it is ready, or the reason it failed to load."""
 
-    def __init__(self, settings: Settings, encoder_factory: EncoderFactory) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        encoder_factory: EncoderFactory,
+        model_timer: Callable[[float], None] | None = None,
+    ) -> None:
         self.settings = settings
         self._encoder_factory = encoder_factory
+        self._model_timer = model_timer
         self.library: Library | None = None
         self.error: str | None = None
         self.ready = threading.Event()
@@ -76,7 +85,8 @@ class Runtime:
         requests already served, rebuild any other article whose vectors are stale."""
         started = time.perf_counter()
         try:
-            library = build_library(self.settings, self._encoder_factory(self.settings))
+            encoder = self._encoder_factory(self.settings)
+            library = build_library(self.settings, encoder, self._model_timer)
             library.ensure_default()
             self.library = library
             logger.info(
@@ -90,6 +100,16 @@ class Runtime:
             self.ready.set()
         if rebuilt := library.rebuild_stale():
             logger.info("rebuilt the stale vectors of %d articles", rebuilt)
+
+    def articles_stored(self) -> int | None:
+        """How many articles the store holds; None while loading or when it cannot say."""
+        if self.library is None:
+            return None
+        try:
+            return self.library.store.count()
+        except ArticleQAError as exc:
+            logger.error("cannot count the stored articles: %s", exc)
+            return None
 
     def close(self) -> None:
         """Back to the not-ready state, so an app started again never serves a closed store."""
@@ -115,3 +135,11 @@ async def get_library(request: Request) -> Library:
 
 LibraryDep = Annotated[Library, Depends(get_library)]
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+
+async def get_metrics(request: Request) -> Metrics:
+    metrics: Metrics = request.app.state.metrics
+    return metrics
+
+
+MetricsDep = Annotated[Metrics, Depends(get_metrics)]

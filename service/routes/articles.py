@@ -7,7 +7,7 @@ from fastapi import APIRouter, Depends, Response, status
 from service.guard import require_writer
 from service.problems import BODY_ERRORS
 from service.schemas import ArticleCreated, ArticleDetail, ArticleIn, ArticleList, ArticleSummary
-from service.state import LibraryDep
+from service.state import LibraryDep, MetricsDep
 
 router = APIRouter(prefix="/v1/articles", tags=["articles"])
 WRITE_ERRORS: dict[int | str, dict[str, str]] = {
@@ -28,10 +28,13 @@ WRITE_ERRORS: dict[int | str, dict[str, str]] = {
     },
     dependencies=[Depends(require_writer)],
 )
-def create_article(body: ArticleIn, library: LibraryDep, response: Response) -> ArticleCreated:
+def create_article(
+    body: ArticleIn, library: LibraryDep, metrics: MetricsDep, response: Response
+) -> ArticleCreated:
     source = body.html if body.html is not None else body.text
     assert source is not None  # guaranteed by ArticleIn's validator
     indexed = library.ingest(source, html=body.html is not None, title=body.title, url=body.url)
+    metrics.ingested_sentences.inc(len(indexed.segmentation.sentences))
     response.headers["Location"] = f"/v1/articles/{indexed.id}"
     return ArticleCreated(
         id=indexed.id,

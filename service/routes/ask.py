@@ -8,7 +8,7 @@ from starlette.concurrency import run_in_threadpool
 from service.guard import limit_asks
 from service.problems import BODY_ERRORS
 from service.schemas import AskRequest, AskResponse
-from service.state import LibraryDep
+from service.state import LibraryDep, MetricsDep
 
 router = APIRouter(prefix="/v1", tags=["ask"])
 
@@ -24,7 +24,7 @@ router = APIRouter(prefix="/v1", tags=["ask"])
     },
     dependencies=[Depends(limit_asks)],
 )
-async def ask(request: AskRequest, library: LibraryDep) -> AskResponse:
+async def ask(request: AskRequest, library: LibraryDep, metrics: MetricsDep) -> AskResponse:
     args = (request.question, request.article_id, request.top_k, request.history)
     if not request.history and library.is_loaded(request.article_id):
         # The common case costs ~3 ms of CPU: cheaper on the event loop than a hop to a worker
@@ -34,4 +34,5 @@ async def ask(request: AskRequest, library: LibraryDep) -> AskResponse:
         # Loading or rebuilding an article, or resolving a follow-up from a long history, can
         # take much longer: never on the event loop.
         answer = await run_in_threadpool(library.ask, *args)
+    metrics.answers.labels("answered" if answer.answerable else "declined").inc()
     return AskResponse.from_answer(request.article_id, answer)

@@ -36,7 +36,12 @@ def assert_problem(response: Any, status: int) -> dict[str, Any]:
 
 def test_health_and_ready(client: TestClient) -> None:
     assert client.get("/healthz").json() == {"status": "ok"}
-    assert client.get("/readyz").json() == {"status": "ready", "articles": 1}
+    assert client.get("/readyz").json() == {
+        "status": "ready",
+        "articles": 1,
+        "store": {"backend": "sqlite", "ok": True},
+        "rate_limit_storage": {"backend": "memory", "ok": True},
+    }
 
 
 def test_readyz_is_503_until_the_model_has_loaded(slow_start: SlowStart) -> None:

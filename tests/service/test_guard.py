@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
+from bench import free_port
+from bench.servers import Redis
 from index.encoder import HashingEncoder
 from service.app import create_app
 from service.settings import Settings
@@ -133,3 +136,47 @@ def test_an_empty_rate_turns_the_limit_off(settings: Settings) -> None:
     question = {"question": "Who was granted asylum?"}
     for client in app_client(unlimited, REMOTE):
         assert {client.post("/v1/ask", json=question).status_code for _ in range(5)} == {200}
+
+
+# --- the limit shared through Redis ----------------------------------------------------------
+
+QUESTION = {"question": "Who was granted asylum?"}
+
+
+def test_with_redis_the_limit_holds_across_servers(settings: Settings, redis_server: Redis) -> None:
+    """Two apps (as two workers or replicas) over one Redis share one count per client."""
+    shared = settings.model_copy(
+        update={"ask_rate_limit": "4/minute", "rate_limit_storage": redis_server.url}
+    )
+    for a in app_client(shared, REMOTE):
+        for b in app_client(shared, REMOTE):
+            codes = [client.post("/v1/ask", json=QUESTION).status_code for client in (a, b) * 3]
+            assert codes == [200, 200, 200, 200, 429, 429]
+            assert b.get("/readyz").json()["rate_limit_storage"] == {"backend": "redis", "ok": True}
+
+
+def test_an_unreachable_redis_fails_open_and_says_so(
+    settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    down = settings.model_copy(
+        update={
+            "ask_rate_limit": "2/minute",
+            "rate_limit_storage": f"redis://127.0.0.1:{free_port()}/0",
+        }
+    )
+    for client in app_client(down, REMOTE):
+        started = time.monotonic()
+        codes = [client.post("/v1/ask", json=QUESTION).status_code for _ in range(5)]
+        assert codes == [200] * 5  # served, unlimited
+        assert time.monotonic() - started < 5
+        assert caplog.text.count("is unreachable") == 1  # once per outage, not per ask
+        ready = client.get("/readyz")
+        assert ready.status_code == 200
+        assert ready.json()["rate_limit_storage"] == {"backend": "redis", "ok": False}
+        scraped = client.get("/metrics").text
+        assert "article_qa_rate_limit_storage_errors_total 5.0" in scraped
+
+
+def test_a_misspelt_storage_fails_at_start_up() -> None:
+    with pytest.raises(ValueError, match="memory:// or a redis://"):
+        Settings(rate_limit_storage="mysql://x")
