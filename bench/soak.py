@@ -19,12 +19,19 @@ partial article, or a kill that missed the ingest), 0 otherwise. When the soak c
 (the server never gets ready, before or after the kill, or answers wrong while calm) it raises
 SoakError with the server's log instead. CI runs it short via ``tests/test_soak.py``.
 
-    .venv/bin/python -m bench.soak [--duration 60] [--readers 16] [--seed 0]
+``--fleet`` runs the same over two replicas sharing one PostgreSQL and one Redis (started here on
+loopback, in temporary directories): readers ask either replica, each write goes to one and is
+checked at once on the other (``replica_misses`` counts a write the other did not show), and the
+first replica is the one killed mid-ingest while the second goes on answering; at the end every
+committed article must be whole on both.
+
+    .venv/bin/python -m bench.soak [--duration 60] [--readers 16] [--seed 0] [--fleet]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import itertools
 import json
@@ -43,7 +50,7 @@ from typing import Any, Literal
 
 import httpx
 
-from bench import free_port, percentile, wait_ready
+from bench import free_port, percentile, servers, wait_ready
 
 ROOT = Path(__file__).resolve().parent.parent
 READY_TIMEOUT_S = 180
@@ -186,6 +193,8 @@ class Report:
     """The JSON line; see the module docstring for what passes."""
 
     duration_s: float = 0.0
+    servers: int = 1
+    store: str = "sqlite"
     readers: int = 0
     seed: int = 0
     requests: int = 0
@@ -196,6 +205,8 @@ class Report:
     )
     interrupted: int = 0
     wrong_answers: int = 0
+    # Fleet: a write acknowledged by one replica that another did not show at once.
+    replica_misses: int = 0
     p50_ms: float = 0.0
     p99_ms: float = 0.0
     ingests: int = 0
@@ -222,6 +233,7 @@ class Report:
             + self.errors_by_status.get("timeout", 0)
             > 0,
             "wrong answers": self.wrong_answers > 0,
+            "a replica missed a write": self.replica_misses > 0,
             "articles lost": self.articles_lost > 0,
             "partial in-flight article": self.in_flight_article not in ("absent", "complete"),
             "kill missed the ingest": not self.kill_during_ingest,
@@ -264,16 +276,20 @@ def _answer_problem(body: Any, article_id: str, text: str, fact: str) -> str | N
 class Server:
     """``article-qa serve`` in its own process group, so SIGKILL takes all of it."""
 
-    def __init__(self, data_dir: Path, port: int) -> None:
+    def __init__(
+        self, data_dir: Path, port: int, env: dict[str, str] | None = None, name: str = "server"
+    ) -> None:
         self.base = f"http://127.0.0.1:{port}"
         self._port = port
         self._data_dir = data_dir
-        self._log = data_dir.parent / "server.log"
+        self._env = env or {}
+        self._log = data_dir.parent / f"{name}.log"
         self._process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith("ARTICLE_QA_")}
         env["ARTICLE_QA_DATA_DIR"] = str(self._data_dir)
+        env.update(self._env)
         command = [sys.executable, "-m", "service.cli", "serve", "--host", "127.0.0.1"]
         with self._log.open("ab") as log:
             self._process = subprocess.Popen(
@@ -317,16 +333,23 @@ class Server:
 class Soak:
     """State shared by the readers, the writer and the controller (the main thread)."""
 
-    base: str
+    bases: tuple[str, ...]  # one server, or the replicas of a fleet
     known: dict[str, Expected]
     committed: dict[str, Expected]
     report: Report
-    up: threading.Event = field(default_factory=threading.Event)
+    # Per server: set while it is meant to be up (cleared around its deliberate kill).
+    up: dict[str, threading.Event] = field(default_factory=dict)
     stop: threading.Event = field(default_factory=threading.Event)
     # Bumped at each deliberate kill: a request that fails across a bump was cut by the kill.
     generation: int = 0
     latencies: list[float] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        self.up = {base: threading.Event() for base in self.bases}
+
+    def live(self) -> list[str]:
+        return [base for base in self.bases if self.up[base].is_set()]
 
     def problem(self, text: str) -> None:
         with self.lock:
@@ -335,31 +358,36 @@ class Soak:
                 problems.append(text)
 
     def request(
-        self, client: httpx.Client, method: str, url: str, body: dict[str, str] | None = None
+        self,
+        clients: dict[str, httpx.Client],
+        base: str,
+        method: str,
+        url: str,
+        body: dict[str, str] | None = None,
     ) -> httpx.Response | None:
-        """Send and count one request; None when the transport failed (counted as an error
-        unless the deliberate kill cut it)."""
+        """Send and count one request to one server; None when the transport failed (counted
+        as an error unless the deliberate kill cut it)."""
         generation = self.generation
         started = time.perf_counter()
         try:
-            response = client.request(method, url, json=body)
+            response = clients[base].request(method, url, json=body)
         except httpx.TransportError as exc:
             kind = "timeout" if isinstance(exc, httpx.TimeoutException) else "connection"
             with self.lock:
-                cut = generation != self.generation or not self.up.is_set()
+                cut = generation != self.generation or not self.up[base].is_set()
                 if cut:
                     self.report.interrupted += 1
                 else:
                     self._count(kind)
             if not cut:
-                self.problem(f"{method} {url}: {kind} error {exc!r}")
+                self.problem(f"{method} {base}{url}: {kind} error {exc!r}")
             return None
         with self.lock:
             if method == "POST" and url == "/v1/ask":
                 self.latencies.append((time.perf_counter() - started) * 1000)
             self._count(str(response.status_code) if response.is_error else None)
         if response.is_error:
-            self.problem(f"{method} {url}: {response.status_code} {response.text[:200]}")
+            self.problem(f"{method} {base}{url}: {response.status_code} {response.text[:200]}")
         return response
 
     def _count(self, error: str | None) -> None:
@@ -369,17 +397,23 @@ class Soak:
         else:
             self.report.errors_by_status[error] = self.report.errors_by_status.get(error, 0) + 1
 
+    def clients(self) -> dict[str, httpx.Client]:
+        return {base: httpx.Client(base_url=base, timeout=REQUEST_TIMEOUT_S) for base in self.bases}
+
     def reader(self, seed: int) -> None:
-        """Ask the known questions at random until told to stop, checking every answer."""
+        """Ask the known questions at random, of any server that is up, until told to stop,
+        checking every answer."""
         rng = random.Random(seed)
         questions = [(aid, q, fact) for aid, e in self.known.items() for q, fact in e.questions]
-        with httpx.Client(base_url=self.base, timeout=REQUEST_TIMEOUT_S) as client:
+        clients = self.clients()
+        try:
             while not self.stop.is_set():
-                if not self.up.wait(0.2):
+                if not (live := self.live()):
+                    time.sleep(0.05)
                     continue
                 article_id, question, fact = rng.choice(questions)
                 body = {"question": question, "article_id": article_id}
-                response = self.request(client, "POST", "/v1/ask", body)
+                response = self.request(clients, rng.choice(live), "POST", "/v1/ask", body)
                 if response is None or response.is_error:
                     continue
                 text = self.known[article_id].text
@@ -387,20 +421,27 @@ class Soak:
                     with self.lock:
                         self.report.wrong_answers += 1
                     self.problem(f"wrong answer to {question!r}: {wrong}")
+        finally:
+            for client in clients.values():
+                client.close()
 
     def writer(self, seed: int) -> None:
-        """Ingest scratch articles and delete some of them, keeping ``committed`` exact."""
+        """Ingest scratch articles and delete some of them, keeping ``committed`` exact. In a
+        fleet each write goes to one replica and is checked at once on another."""
         rng = random.Random(seed)
         scratch: list[str] = []
-        with httpx.Client(base_url=self.base, timeout=REQUEST_TIMEOUT_S) as client:
+        clients = self.clients()
+        try:
             for n in itertools.count():
                 if self.stop.is_set():
                     break
-                if not self.up.wait(0.2):
+                if not (live := self.live()):
+                    time.sleep(0.05)
                     continue
+                base = live[n % len(live)]
                 if scratch and rng.random() < DELETE_SHARE:
                     article_id = scratch.pop(rng.randrange(len(scratch)))
-                    response = self.request(client, "DELETE", f"/v1/articles/{article_id}")
+                    response = self.request(clients, base, "DELETE", f"/v1/articles/{article_id}")
                     # Without a response the delete may or may not have happened: not committed.
                     # After an error response it must still be there.
                     if response is None or not response.is_error:
@@ -408,16 +449,38 @@ class Soak:
                             self.committed.pop(article_id)
                             if response is not None:
                                 self.report.deletes += 1
+                    if response is not None and response.status_code == 204:
+                        self._check_elsewhere(clients, base, article_id, 404)
                 else:
                     draft = _draft(rng, f"Port dispatch {seed}-{n}", rng.randrange(3, 12))
-                    response = self.request(client, "POST", "/v1/articles", draft.body())
+                    response = self.request(clients, base, "POST", "/v1/articles", draft.body())
                     if response is not None and response.status_code == 201:
                         created = response.json()
                         with self.lock:
                             self.committed[created["id"]] = draft.expected(created["sentences"])
                             self.report.ingests += 1
                         scratch.append(created["id"])
+                        self._check_elsewhere(clients, base, created["id"], 200)
                 time.sleep(WRITER_PAUSE_S)
+        finally:
+            for client in clients.values():
+                client.close()
+
+    def _check_elsewhere(
+        self, clients: dict[str, httpx.Client], written: str, article_id: str, status: int
+    ) -> None:
+        """Right after a write acknowledged by ``written``, another replica must show it."""
+        others = [base for base in self.live() if base != written]
+        if not others:
+            return
+        try:  # not counted as a request: a 404 is what is wanted after a delete
+            response = clients[others[0]].get(f"/v1/articles/{article_id}")
+        except httpx.TransportError:
+            return  # the readers count transport errors
+        if response.status_code != status:
+            with self.lock:
+                self.report.replica_misses += 1
+            self.problem(f"{others[0]} answered {response.status_code} for {article_id} at once")
 
 
 def _ask_problem(client: httpx.Client, article_id: str, expected: Expected) -> str | None:
@@ -526,7 +589,7 @@ def _kill_during_ingest(
     outcome: list[httpx.Response | httpx.TransportError] = []
 
     def post() -> None:
-        with httpx.Client(base_url=soak.base, timeout=INGEST_TIMEOUT_S) as poster:
+        with httpx.Client(base_url=server.base, timeout=INGEST_TIMEOUT_S) as poster:
             try:
                 outcome.append(poster.post("/v1/articles", json=big.draft.body()))
             except httpx.TransportError as exc:
@@ -537,7 +600,7 @@ def _kill_during_ingest(
     posting.start()
     posting.join(delay)
     with soak.lock:
-        soak.up.clear()
+        soak.up[server.base].clear()  # the other replicas of a fleet go on serving
         soak.generation += 1
     killed = time.perf_counter()
     server.kill()
@@ -561,7 +624,7 @@ def _kill_during_ingest(
         with soak.lock:
             soak.committed[big.id] = big.expected  # from now on it must stay
     lost = _lost(client, soak, "after the restart")
-    soak.up.set()
+    soak.up[server.base].set()
     return lost
 
 
@@ -577,23 +640,29 @@ def _calibrate(client: httpx.Client, rng: random.Random, seed: int) -> BigArticl
     return BigArticle(draft, created["id"], draft.expected(created["sentences"]), calm_s)
 
 
-def _soak(server: Server, duration: float, readers: int, seed: int) -> Report:
+def _soak(servers: list[Server], duration: float, readers: int, seed: int) -> Report:
+    """The soak over one server, or over a fleet whose first replica is the one killed."""
     rng = random.Random(seed)
-    report = Report(readers=readers, seed=seed)
-    server.start()
+    report = Report(readers=readers, seed=seed, servers=len(servers))
+    for server in servers:
+        server.start()
+    victim = servers[0]
     # No keep-alive: the controller's client idles longer than the server keeps connections open.
     no_reuse = httpx.Limits(max_keepalive_connections=0)
-    with httpx.Client(base_url=server.base, timeout=REQUEST_TIMEOUT_S, limits=no_reuse) as client:
-        server.wait_ready(client)
+    with httpx.Client(base_url=victim.base, timeout=REQUEST_TIMEOUT_S, limits=no_reuse) as client:
+        for server in servers:
+            with httpx.Client(base_url=server.base, timeout=REQUEST_TIMEOUT_S) as probe:
+                server.wait_ready(probe)
         known = _setup(client)
         big = _calibrate(client, rng, seed)
-        soak = Soak(server.base, known, dict(known), report)
+        soak = Soak(tuple(server.base for server in servers), known, dict(known), report)
         threads = [
             threading.Thread(target=soak.reader, args=(seed * 1000 + i,), daemon=True)
             for i in range(readers)
         ]
         threads.append(threading.Thread(target=soak.writer, args=(seed,), daemon=True))
-        soak.up.set()
+        for event in soak.up.values():
+            event.set()
         began = time.perf_counter()
         for thread in threads:
             thread.start()
@@ -601,7 +670,7 @@ def _soak(server: Server, duration: float, readers: int, seed: int) -> Report:
             time.sleep(duration / 2)
             # Within the calm ingest time, so the POST is still in flight on the busy server.
             lost = _kill_during_ingest(
-                soak, server, client, big, big.calm_s * rng.uniform(0.2, 0.8)
+                soak, victim, client, big, big.calm_s * rng.uniform(0.2, 0.8)
             )
             end = max(began + duration, time.perf_counter() + AFTER_RESTART_S)
             time.sleep(max(0.0, end - time.perf_counter()))
@@ -613,7 +682,9 @@ def _soak(server: Server, duration: float, readers: int, seed: int) -> Report:
         report.duration_s = round(time.perf_counter() - began, 1)
         if stuck := sum(thread.is_alive() for thread in threads):
             soak.problem(f"{stuck} threads did not stop")
-        lost |= _lost(client, soak, "at the end")
+        for server in servers:  # every replica must hold every committed article
+            with httpx.Client(base_url=server.base, timeout=REQUEST_TIMEOUT_S) as each:
+                lost |= _lost(each, soak, f"at the end on {server.base}")
     report.articles_lost = len(lost)
     report.committed = len(soak.committed)
     if soak.latencies:
@@ -624,16 +695,36 @@ def _soak(server: Server, duration: float, readers: int, seed: int) -> Report:
     return report
 
 
-def run(duration: float = 60, readers: int = 16, seed: int = 0) -> Report:
-    """One soak in a fresh temporary data directory; the server is stopped whatever happens."""
-    with tempfile.TemporaryDirectory(prefix="article-qa-soak-") as tmp:
-        server = Server(Path(tmp) / "data", free_port())
+def run(duration: float = 60, readers: int = 16, seed: int = 0, fleet: bool = False) -> Report:
+    """One soak in a fresh temporary data directory; the servers are stopped whatever happens.
+
+    ``fleet``: two replicas over one PostgreSQL and one Redis, each started here on loopback.
+    """
+    with contextlib.ExitStack() as stack:
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="article-qa-soak-")))
+        if fleet:
+            database = stack.enter_context(servers.postgres(fsync=True))
+            limits = stack.enter_context(servers.redis())
+            env = {
+                "ARTICLE_QA_DATABASE_URL": database.create_database("articles"),
+                "ARTICLE_QA_RATE_LIMIT_STORAGE": limits.url,
+            }
+            fleet_servers = [
+                Server(tmp / f"data-{name}", free_port(), env, f"replica-{name}")
+                for name in ("a", "b")
+            ]
+        else:
+            fleet_servers = [Server(tmp / "data", free_port())]
         try:
-            return _soak(server, duration, readers, seed)
+            report = _soak(fleet_servers, duration, readers, seed)
         except SoakError as exc:
-            raise SoakError(f"{exc}\nserver log:\n{server.log_tail()}") from exc
+            logs = "\n".join(f"{s.base}:\n{s.log_tail()}" for s in fleet_servers)
+            raise SoakError(f"{exc}\nserver logs:\n{logs}") from exc
         finally:
-            server.stop()
+            for server in fleet_servers:
+                server.stop()
+    report.store = "postgresql" if fleet else "sqlite"
+    return report
 
 
 def main() -> None:
@@ -641,8 +732,13 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=60, help="seconds (default 60)")
     parser.add_argument("--readers", type=int, default=16, help="reader threads (default 16)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--fleet",
+        action="store_true",
+        help="two replicas over one PostgreSQL and one Redis (started here on loopback)",
+    )
     args = parser.parse_args()
-    report = run(args.duration, args.readers, args.seed)
+    report = run(args.duration, args.readers, args.seed, args.fleet)
     print(json.dumps(dataclasses.asdict(report), ensure_ascii=False))
     sys.exit(0 if report.passed else 1)
 
