@@ -41,7 +41,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
@@ -185,12 +185,13 @@ def _ask(connection: http.client.HTTPConnection, question: str) -> float:
     return (time.perf_counter() - started) * 1000
 
 
-def throughput(port: int, asked: list[str], concurrency: int, total: int) -> float:
-    """Requests per second with ``concurrency`` clients sharing ``total`` requests."""
+def throughput(ports: Sequence[int], asked: list[str], concurrency: int, total: int) -> float:
+    """Requests per second with ``concurrency`` clients sharing ``total`` requests; client i
+    asks the server on ``ports[i % len(ports)]`` (several: replicas, as a load balancer would)."""
     work = iter(itertools.islice(itertools.cycle(asked), total))
     lock = threading.Lock()
 
-    def client_loop() -> None:
+    def client_loop(port: int) -> None:
         connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
         try:
             while True:
@@ -204,7 +205,8 @@ def throughput(port: int, asked: list[str], concurrency: int, total: int) -> flo
 
     with ThreadPoolExecutor(concurrency) as pool:
         started = time.perf_counter()
-        for future in [pool.submit(client_loop) for _ in range(concurrency)]:
+        clients = [pool.submit(client_loop, ports[i % len(ports)]) for i in range(concurrency)]
+        for future in clients:
             future.result()  # re-raises a failed client's error
     return total / (time.perf_counter() - started)
 
@@ -257,7 +259,7 @@ def measure(path: str, args: argparse.Namespace) -> dict[str, Any]:
             connection.close()
             result["ask_ms_p50"] = round(statistics.median(latencies), 2)
             result["ask_ms_p99"] = round(percentile(latencies, 0.99), 2)
-            result["rps_c8"] = round(throughput(port, asked, 8, args.requests * 4))
+            result["rps_c8"] = round(throughput([port], asked, 8, args.requests * 4))
             with httpx.Client(base_url=base_url, timeout=60) as client:
                 megabyte = megabyte_article(args.data)
                 result["ingest_1mb"] = ingest_rate(client, [("One megabyte", megabyte)])
