@@ -71,7 +71,8 @@ COLUMNS = (
 )
 ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 
-# Rows whose vectors fit an encoder: (model, dim, segmenter version) as parameters.
+# SQLite's statements (PostgreSQL's are in index.postgres_store). Rows whose vectors fit an
+# encoder: (model, dim, segmenter version) as parameters.
 _FITS = "model = ? AND dim = ? AND segmenter_version = ? AND length(vectors) = sentences * dim * 4"
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS articles (
