@@ -144,19 +144,29 @@ class PostgresStore(ArticleStore):
         except psycopg.DatabaseError as exc:
             raise IndexMismatchError(f"cannot use {self._where}: {str(exc).strip()}") from exc
 
-    def _one(self, query: str, parameters: tuple[object, ...] = ()) -> dict[str, Any] | None:
-        with self._connection() as db:
-            return db.execute(query, parameters).fetchone()
-
-    def _all(self, query: str, parameters: tuple[object, ...] = ()) -> list[dict[str, Any]]:
+    def _read(self, query: str, parameters: tuple[object, ...] = ()) -> list[dict[str, Any]]:
+        """Rows of one read. A read that fails on pooled connections the server has dropped (a
+        PostgreSQL restart or failover) is tried once more after the pool has replaced them, so
+        the first asks after a restart still answer."""
+        try:
+            with self._connection() as db:
+                return db.execute(query, parameters).fetchall()
+        except StoreUnavailableError as exc:
+            if not isinstance(exc.__cause__, psycopg.OperationalError):
+                raise  # no connection within the timeout: another try would wait as long
+            self._pool.check()
         with self._connection() as db:
             return db.execute(query, parameters).fetchall()
+
+    def _one(self, query: str, parameters: tuple[object, ...] = ()) -> dict[str, Any] | None:
+        rows = self._read(query, parameters)
+        return rows[0] if rows else None
 
     def ping(self) -> None:
         self._one("SELECT 1")
 
     def ids(self) -> list[str]:
-        return [row["id"] for row in self._all("SELECT id FROM articles ORDER BY id")]
+        return [row["id"] for row in self._read("SELECT id FROM articles ORDER BY id")]
 
     def count(self) -> int:
         row = self._one("SELECT count(*) AS n FROM articles")
@@ -173,7 +183,7 @@ class PostgresStore(ArticleStore):
         return int(row["value"]) if row else 0
 
     def revisions(self, model: str, dim: int) -> dict[str, tuple[str, int]]:
-        rows = self._all(
+        rows = self._read(
             f"SELECT id, revision, sentences FROM articles WHERE {_FITS}",
             (model, dim, SEGMENTER_VERSION),
         )
@@ -187,13 +197,13 @@ class PostgresStore(ArticleStore):
         if ids is not None:
             query += " AND id = ANY(%s)"
             parameters += (sorted(ids),)
-        for row in self._all(query + " ORDER BY id", parameters):
+        for row in self._read(query + " ORDER BY id", parameters):
             vectors = np.frombuffer(row["vectors"], dtype=np.float32)
             yield row["id"], row["revision"], vectors.reshape(row["sentences"], dim)
 
     def stale_ids(self, model: str, dim: int) -> list[str]:
         # octet_length of a stored bytea reads its header, not the vectors.
-        rows = self._all(
+        rows = self._read(
             f"SELECT id FROM articles WHERE NOT ({_FITS}) ORDER BY id",
             (model, dim, SEGMENTER_VERSION),
         )

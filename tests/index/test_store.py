@@ -14,8 +14,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 
+from bench.servers import Postgres
 from index.encoder import HashingEncoder
 from index.postgres_store import PostgresStore
 from index.store import (
@@ -186,6 +188,23 @@ def test_a_newer_schema_is_refused_and_left_alone(
         backend.open()
     assert f"schema version {SCHEMA_VERSION + 1}" in str(info.value)
     assert backend.row(ID)["text"] == TEXT  # nothing was changed or lost
+
+
+def test_reads_survive_a_postgresql_restart(postgres_server: Postgres, article: Article) -> None:
+    """Connections the server dropped (a restart, a failover) are replaced, not served as 503s."""
+    url = postgres_server.create_database()
+    store = PostgresStore(url)
+    revision = save(store, article)
+    name = url.rsplit("/", 1)[1]
+    with psycopg.connect(url, autocommit=True) as db:
+        db.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = %s AND pid <> pg_backend_pid()",
+            (name,),
+        )
+    assert store.revision(ID) == revision
+    assert store.load(ID, MODEL, DIM).article == article
+    store.close()
 
 
 def test_an_unreachable_postgresql_is_a_clear_error() -> None:
