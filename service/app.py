@@ -43,6 +43,7 @@ def create_app(
             # would answer 503 beside ready siblings. It starts accepting once it is ready.
             await asyncio.to_thread(runtime.ready.wait)
         yield
+        runtime.stop()
         await loading
         runtime.close()
 

@@ -18,7 +18,7 @@ from index.loading import load_encoder
 from index.ranker import RankerWeights
 from index.reader import DEFAULT_READER, Reader
 from index.store import ArticleStore
-from qa.errors import ArticleQAError
+from qa.errors import ArticleQAError, StoreUnavailableError
 from service.metrics import Metrics
 from service.problems import NotReadyError
 from service.settings import Settings
@@ -26,6 +26,8 @@ from service.settings import Settings
 logger = logging.getLogger(__name__)
 
 EncoderFactory = Callable[[Settings], Encoder]
+# While the store cannot be reached at start-up, it is tried again this often.
+STORE_RETRY_S = 2.0
 
 
 def real_encoder(settings: Settings) -> Encoder:
@@ -78,15 +80,18 @@ class Runtime:
         self._model_timer = model_timer
         self.library: Library | None = None
         self.error: str | None = None
+        self.waiting: str | None = None  # why start-up is taking long (the store is down)
         self.ready = threading.Event()
+        self._stopping = threading.Event()
 
     def load(self) -> None:
         """Load the model, open the store and index the bundled article if needed; then, with
         requests already served, rebuild any other article whose vectors are stale."""
         started = time.perf_counter()
         try:
-            encoder = self._encoder_factory(self.settings)
-            library = build_library(self.settings, encoder, self._model_timer)
+            library = self._open(self._encoder_factory(self.settings))
+            if library is None:
+                return  # stopped while waiting for the store
             library.ensure_default()
             self.library = library
             logger.info(
@@ -100,6 +105,25 @@ class Runtime:
             self.ready.set()
         if rebuilt := library.rebuild_stale():
             logger.info("rebuilt the stale vectors of %d articles", rebuilt)
+
+    def _open(self, encoder: Encoder) -> Library | None:
+        """The library, once its store answers: a replica that starts before PostgreSQL does
+        (or while it restarts) waits for it, retrying, instead of failing for good."""
+        while True:
+            try:
+                library = build_library(self.settings, encoder, self._model_timer)
+            except StoreUnavailableError as exc:
+                self.waiting = f"waiting for the article store: {exc}"
+                logger.warning("%s; retrying in %.0f s", self.waiting, STORE_RETRY_S)
+                if self._stopping.wait(STORE_RETRY_S):
+                    return None
+                continue
+            self.waiting = None
+            return library
+
+    def stop(self) -> None:
+        """Ends a wait for the store (the app is shutting down)."""
+        self._stopping.set()
 
     def articles_stored(self) -> int | None:
         """How many articles the store holds; None while loading or when it cannot say."""
@@ -128,7 +152,9 @@ async def get_library(request: Request) -> Library:
     runtime = await get_runtime(request)
     if runtime.library is None:
         raise NotReadyError(
-            runtime.error or "the model and indexes are still loading; retry shortly"
+            runtime.error
+            or runtime.waiting
+            or "the model and indexes are still loading; retry shortly"
         )
     return runtime.library
 

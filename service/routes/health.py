@@ -32,7 +32,7 @@ def readyz(runtime: RuntimeDep, guard: GuardDep) -> JSONResponse:
     # A plain def: the checks are network round trips, never on the event loop.
     library = runtime.library
     if library is None:
-        detail = runtime.error or "the model and indexes are still loading"
+        detail = runtime.error or runtime.waiting or "the model and indexes are still loading"
         return problem(503, detail, headers={"Retry-After": "2"})
     limits = {"backend": guard.storage_backend, "ok": guard.storage_ok()}
     store: dict[str, Any] = {"backend": library.store.backend, "ok": True}

@@ -117,12 +117,31 @@ def test_binary_and_empty_files_are_rejected(
     assert "no readable text" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("THRESHOLD", "high"),
+        ("DATABASE_URL", "mysql://user@db/articles"),
+        ("RATE_LIMIT_STORAGE", "memcached://cache:11211"),
+    ],
+)
 def test_bad_setting_is_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], name: str, value: str
+) -> None:
+    monkeypatch.setenv(f"ARTICLE_QA_{name}", value)
+    assert cli.main(["list"]) == 1
+    err = capsys.readouterr().err
+    assert f"invalid setting ARTICLE_QA_{name}" in err and err.count("\n") == 1
+
+
+def test_an_unreachable_database_is_one_line(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setenv("ARTICLE_QA_THRESHOLD", "high")
+    monkeypatch.setenv("ARTICLE_QA_DATABASE_URL", "postgresql://app:secret@127.0.0.1:9/articles")
     assert cli.main(["list"]) == 1
-    assert "invalid setting ARTICLE_QA_THRESHOLD" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "cannot connect to postgresql://127.0.0.1:9/articles" in err
+    assert "secret" not in err and err.count("\n") == 1
 
 
 def test_migrate_copies_the_sqlite_store_into_postgresql_without_embedding(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import psycopg
@@ -116,3 +117,29 @@ def test_a_store_that_goes_away_is_503_and_counted(on_postgres: tuple[TestClient
             break
     assert client.post("/v1/ask", json={"question": "Who was granted asylum?"}).status_code == 200
     assert client.get("/readyz").json()["articles"] == 1
+
+
+def test_a_replica_started_before_its_database_waits_for_it(
+    settings: Settings, postgres_server: Postgres
+) -> None:
+    url = postgres_server.create_database()
+    name = url.rsplit("/", 1)[1]
+    admin = postgres_server.url()
+    with psycopg.connect(admin, autocommit=True) as db:
+        db.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+    app = create_app(
+        settings.model_copy(update={"database_url": SecretStr(url)}), lambda _: HashingEncoder()
+    )
+    with TestClient(app) as client:
+        deadline = time.monotonic() + 30
+        while "waiting for the article store" not in client.get("/readyz").text:
+            assert time.monotonic() < deadline, client.get("/readyz").text
+            time.sleep(0.1)
+        assert_problem(client.get("/readyz"), 503)
+        with psycopg.connect(admin, autocommit=True) as db:
+            db.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+        assert app.state.runtime.ready.wait(30)
+        assert client.get("/readyz").json()["store"] == {"backend": "postgresql", "ok": True}
+        assert (
+            client.post("/v1/ask", json={"question": "Who was granted asylum?"}).status_code == 200
+        )
