@@ -10,26 +10,17 @@ one round trip. Errors reaching the server (down, restarting, pool exhausted) be
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-import numpy as np
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from index.encoder import Vectors
-from index.store import (
-    COLUMNS,
-    SCHEMA_VERSION,
-    SEGMENTER_VERSION,
-    ArticleStore,
-    newer_schema,
-    valid_id,
-)
-from qa.errors import ArticleNotFoundError, IndexMismatchError, StoreUnavailableError
+from index.store import SCHEMA_VERSION, ArticleStore, newer_schema
+from qa.errors import IndexMismatchError, StoreUnavailableError
 
 logger = logging.getLogger(__name__)
 
@@ -38,10 +29,6 @@ SCHEMA_LOCK = 0x61727471  # "artq"
 # A request waits this long for a free connection before it is answered 503.
 CONNECT_TIMEOUT_S = 5.0
 
-_FITS = (
-    "model = %s AND dim = %s AND segmenter_version = %s "
-    "AND octet_length(vectors) = sentences * dim * 4"
-)
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS articles (
     id                TEXT PRIMARY KEY,
@@ -84,6 +71,7 @@ class PostgresStore(ArticleStore):
     """Article rows in PostgreSQL; the schema is created or migrated when the store opens."""
 
     backend = "postgresql"
+    _IN_IDS = "id IN (SELECT json_array_elements_text(?::json))"
 
     def __init__(self, url: str, pool_size: int = 8) -> None:
         self._where = redacted(url)
@@ -144,10 +132,11 @@ class PostgresStore(ArticleStore):
         except psycopg.DatabaseError as exc:
             raise IndexMismatchError(f"cannot use {self._where}: {str(exc).strip()}") from exc
 
-    def _read(self, query: str, parameters: tuple[object, ...] = ()) -> list[dict[str, Any]]:
-        """Rows of one read. A read that fails on pooled connections the server has dropped (a
-        PostgreSQL restart or failover) is tried once more after the pool has replaced them, so
-        the first asks after a restart still answer."""
+    def _read(self, query: str, parameters: Sequence[object] = ()) -> Sequence[Mapping[str, Any]]:
+        """A read that fails on pooled connections the server has dropped (a PostgreSQL restart
+        or failover) is tried once more after the pool has replaced them, so the first asks
+        after a restart still answer."""
+        query = _placeholders(query)
         try:
             with self._connection() as db:
                 return db.execute(query, parameters).fetchall()
@@ -158,96 +147,12 @@ class PostgresStore(ArticleStore):
         with self._connection() as db:
             return db.execute(query, parameters).fetchall()
 
-    def _one(self, query: str, parameters: tuple[object, ...] = ()) -> dict[str, Any] | None:
-        rows = self._read(query, parameters)
-        return rows[0] if rows else None
-
-    def ping(self) -> None:
-        self._one("SELECT 1")
-
-    def ids(self) -> list[str]:
-        return [row["id"] for row in self._read("SELECT id FROM articles ORDER BY id")]
-
-    def count(self) -> int:
-        row = self._one("SELECT count(*) AS n FROM articles")
-        return int(row["n"]) if row else 0
-
-    def revision(self, article_id: str) -> str | None:
-        if not valid_id(article_id):  # PostgreSQL text cannot even hold some (NUL)
-            return None
-        row = self._one("SELECT revision FROM articles WHERE id = %s", (article_id,))
-        return None if row is None else str(row["revision"])
-
-    def generation(self) -> int:
-        row = self._one("SELECT value FROM meta WHERE key = 'generation'")
-        return int(row["value"]) if row else 0
-
-    def revisions(self, model: str, dim: int) -> dict[str, tuple[str, int]]:
-        rows = self._read(
-            f"SELECT id, revision, sentences FROM articles WHERE {_FITS}",
-            (model, dim, SEGMENTER_VERSION),
-        )
-        return {row["id"]: (row["revision"], row["sentences"]) for row in rows}
-
-    def all_vectors(
-        self, model: str, dim: int, ids: Collection[str] | None = None
-    ) -> Iterator[tuple[str, str, Vectors]]:
-        query = f"SELECT id, revision, sentences, vectors FROM articles WHERE {_FITS}"
-        parameters: tuple[object, ...] = (model, dim, SEGMENTER_VERSION)
-        if ids is not None:
-            query += " AND id = ANY(%s)"
-            parameters += (sorted(ids),)
-        for row in self._read(query + " ORDER BY id", parameters):
-            vectors = np.frombuffer(row["vectors"], dtype=np.float32)
-            yield row["id"], row["revision"], vectors.reshape(row["sentences"], dim)
-
-    def stale_ids(self, model: str, dim: int) -> list[str]:
-        # octet_length of a stored bytea reads its header, not the vectors.
-        rows = self._read(
-            f"SELECT id FROM articles WHERE NOT ({_FITS}) ORDER BY id",
-            (model, dim, SEGMENTER_VERSION),
-        )
-        return [row["id"] for row in rows]
-
-    def delete(self, article_id: str) -> None:
-        with self._connection() as db:
-            deleted = (
-                valid_id(article_id)
-                and db.execute("DELETE FROM articles WHERE id = %s", (article_id,)).rowcount
-            )
-        if not deleted:
-            raise ArticleNotFoundError(f"no article with id {article_id[:80]!r}")
-
-    def rows(self) -> Iterator[dict[str, Any]]:
-        for article_id in self.ids():
-            if (row := self._row(article_id)) is not None:
-                yield dict(row)
-
-    def insert_rows(self, rows: Collection[Mapping[str, Any]]) -> list[str]:
-        columns = ", ".join(COLUMNS)
-        values = ", ".join(["%s"] * len(COLUMNS))
-        inserted = []
+    def _write(self, query: str, rows: Sequence[Sequence[object]]) -> list[int]:
+        query = _placeholders(query)
         with self._connection() as db, db.transaction():
-            for row in rows:
-                cursor = db.execute(
-                    f"INSERT INTO articles ({columns}) VALUES ({values}) "
-                    "ON CONFLICT (id) DO NOTHING",
-                    tuple(row[name] for name in COLUMNS),
-                )
-                if cursor.rowcount:
-                    inserted.append(str(row["id"]))
-        return inserted
+            return [db.execute(query, row).rowcount for row in rows]
 
-    def _row(self, article_id: str) -> Mapping[str, Any] | None:
-        return self._one("SELECT * FROM articles WHERE id = %s", (article_id,))
 
-    def _upsert(self, row: Mapping[str, Any]) -> None:
-        columns = ", ".join(row)
-        values = ", ".join(["%s"] * len(row))
-        updates = ", ".join(f"{name} = excluded.{name}" for name in row if name != "id")
-        with self._connection() as db:
-            db.execute(
-                f"INSERT INTO articles ({columns}) VALUES ({values}) "
-                f"ON CONFLICT (id) DO UPDATE SET {updates}",
-                tuple(row.values()),
-            )
+def _placeholders(query: str) -> str:
+    """The store's statements use ``?``; psycopg's placeholder is ``%s``."""
+    return query.replace("?", "%s")

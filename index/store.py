@@ -30,7 +30,7 @@ import sqlite3
 import threading
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,9 +71,15 @@ COLUMNS = (
 )
 ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 
-# SQLite's statements (PostgreSQL's are in index.postgres_store). Rows whose vectors fit an
-# encoder: (model, dim, segmenter version) as parameters.
+# Rows whose vectors fit an encoder: (model, dim, segmenter version) as parameters.
 _FITS = "model = ? AND dim = ? AND segmenter_version = ? AND length(vectors) = sentences * dim * 4"
+_INSERT = f"INSERT INTO articles ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
+_UPSERT = f"{_INSERT} ON CONFLICT (id) DO UPDATE SET " + ", ".join(
+    f"{name} = excluded.{name}" for name in COLUMNS if name != "id"
+)
+_INSERT_NEW = f"{_INSERT} ON CONFLICT (id) DO NOTHING"
+_DELETE = "DELETE FROM articles WHERE id = ?"
+# SQLite's tables (PostgreSQL's are in index.postgres_store).
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS articles (
     id                TEXT PRIMARY KEY,
@@ -171,11 +177,14 @@ def _article_from_row(row: Mapping[str, Any]) -> Article:
 class ArticleStore(ABC):
     """Reads and writes article rows; knows nothing about models beyond their names.
 
-    The checks on what is read (model, dimension, segmenter version, checksums) live here, once;
-    each backend supplies the statements.
+    The statements and the checks on what is read (model, dimension, segmenter version,
+    checksums) live here, once, written with ``?`` placeholders; a backend runs them
+    (``_read``, ``_write``) and supplies what differs: connections, errors, the schema and how a
+    list of ids is matched (``_IN_IDS``, given the ids as one JSON array).
     """
 
     backend: str  # "sqlite" or "postgresql": for logs, /readyz and /metrics
+    _IN_IDS: str
 
     @abstractmethod
     def close(self) -> None: ...
@@ -185,58 +194,86 @@ class ArticleStore(ABC):
         """Where the articles are, without credentials: for logs and /readyz."""
 
     @abstractmethod
+    def _read(self, query: str, parameters: Sequence[object] = ()) -> Sequence[Mapping[str, Any]]:
+        """The rows of one query."""
+
+    @abstractmethod
+    def _write(self, query: str, rows: Sequence[Sequence[object]]) -> list[int]:
+        """Run one statement once per parameter row, all in one transaction; the rows each
+        changed."""
+
     def ping(self) -> None:
         """Raise StoreUnavailableError (or IndexMismatchError) unless the store answers now."""
+        self._read("SELECT 1")
 
-    @abstractmethod
-    def ids(self) -> list[str]: ...
+    def ids(self) -> list[str]:
+        return [row["id"] for row in self._read("SELECT id FROM articles ORDER BY id")]
 
-    @abstractmethod
-    def count(self) -> int: ...
+    def count(self) -> int:
+        return int(self._read("SELECT count(*) AS n FROM articles")[0]["n"])
 
-    @abstractmethod
     def revision(self, article_id: str) -> str | None:
         """The stored revision, or None when there is no such article: a cheap freshness check."""
+        if not valid_id(article_id):  # never a stored id (and PostgreSQL text cannot hold NUL)
+            return None
+        rows = self._read("SELECT revision FROM articles WHERE id = ?", (article_id,))
+        return str(rows[0]["revision"]) if rows else None
 
-    @abstractmethod
     def generation(self) -> int:
         """A number that changes whenever any article is written or deleted, by any process."""
+        return int(self._read("SELECT value FROM meta WHERE key = 'generation'")[0]["value"])
 
-    @abstractmethod
     def revisions(self, model: str, dim: int) -> dict[str, tuple[str, int]]:
         """Id -> (revision, sentences) of every article whose vectors fit this encoder: what the
         archive index compares itself with, without reading any vectors."""
+        rows = self._read(
+            f"SELECT id, revision, sentences FROM articles WHERE {_FITS}",
+            (model, dim, SEGMENTER_VERSION),
+        )
+        return {row["id"]: (row["revision"], row["sentences"]) for row in rows}
 
-    @abstractmethod
     def all_vectors(
         self, model: str, dim: int, ids: Collection[str] | None = None
     ) -> Iterator[tuple[str, str, Vectors]]:
         """(id, revision, vectors) of every article, or of these ``ids``, whose vectors fit this
         encoder (stale ones are skipped until rebuilt)."""
+        query = f"SELECT id, revision, sentences, vectors FROM articles WHERE {_FITS}"
+        parameters: tuple[object, ...] = (model, dim, SEGMENTER_VERSION)
+        if ids is not None:
+            query += f" AND {self._IN_IDS}"
+            parameters += (json.dumps(sorted(ids)),)
+        for row in self._read(query + " ORDER BY id", parameters):
+            vectors = np.frombuffer(row["vectors"], dtype=np.float32)
+            yield row["id"], row["revision"], vectors.reshape(row["sentences"], dim)
 
-    @abstractmethod
     def stale_ids(self, model: str, dim: int) -> list[str]:
         """Articles whose vectors were built otherwise or have the wrong size, found without
-        reading any vectors."""
+        reading any vectors (both databases know a stored blob's length from its header)."""
+        rows = self._read(
+            f"SELECT id FROM articles WHERE NOT ({_FITS}) ORDER BY id",
+            (model, dim, SEGMENTER_VERSION),
+        )
+        return [row["id"] for row in rows]
 
-    @abstractmethod
-    def delete(self, article_id: str) -> None: ...
+    def delete(self, article_id: str) -> None:
+        if not (valid_id(article_id) and self._write(_DELETE, [(article_id,)])[0]):
+            raise ArticleNotFoundError(f"no article with id {article_id[:80]!r}")
 
-    @abstractmethod
     def rows(self) -> Iterator[dict[str, Any]]:
         """Every article row as stored (all of ``COLUMNS``), for copying to another store."""
+        for article_id in self.ids():  # one at a time: an archive need not fit in memory
+            if (row := self._row(article_id)) is not None:
+                yield dict(row)
 
-    @abstractmethod
     def insert_rows(self, rows: Collection[Mapping[str, Any]]) -> list[str]:
         """Insert rows copied from another store in one transaction, keeping any article this
         store already has under the same id; returns the ids inserted."""
+        changed = self._write(_INSERT_NEW, [[row[name] for name in COLUMNS] for row in rows])
+        return [str(row["id"]) for row, n in zip(rows, changed, strict=True) if n]
 
-    @abstractmethod
-    def _row(self, article_id: str) -> Mapping[str, Any] | None: ...
-
-    @abstractmethod
-    def _upsert(self, row: Mapping[str, Any]) -> None:
-        """Insert or replace one article row in one transaction."""
+    def _row(self, article_id: str) -> Mapping[str, Any] | None:
+        rows = self._read("SELECT * FROM articles WHERE id = ?", (article_id,))
+        return rows[0] if rows else None
 
     def exists(self, article_id: str) -> bool:
         return self.revision(article_id) is not None
@@ -266,7 +303,7 @@ class ArticleStore(ABC):
             "vectors": data,
             "vectors_sha256": checksum(data),
         }
-        self._upsert(row)
+        self._write(_UPSERT, [[row[name] for name in COLUMNS]])
         return str(row["revision"])
 
     def load(self, article_id: str, model: str, dim: int) -> Stored:
@@ -348,6 +385,7 @@ class SqliteStore(ArticleStore):
     """
 
     backend = "sqlite"
+    _IN_IDS = "id IN (SELECT value FROM json_each(?))"
 
     def __init__(self, data_dir: Path) -> None:
         data_dir.mkdir(parents=True, exist_ok=True)
@@ -412,108 +450,24 @@ class SqliteStore(ArticleStore):
             except sqlite3.DatabaseError as exc:
                 raise IndexMismatchError(f"cannot use {self.path}: {exc}") from exc
 
-    def ping(self) -> None:
+    def _read(self, query: str, parameters: Sequence[object] = ()) -> Sequence[Mapping[str, Any]]:
         with self._query() as db:
-            db.execute("SELECT 1 FROM meta LIMIT 1").fetchone()
+            cursor = db.execute(query, parameters)
+            names = [column[0] for column in cursor.description]
+            return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
-    def ids(self) -> list[str]:
+    def _write(self, query: str, rows: Sequence[Sequence[object]]) -> list[int]:
         with self._query() as db:
-            return [row["id"] for row in db.execute("SELECT id FROM articles ORDER BY id")]
-
-    def count(self) -> int:
-        with self._query() as db:
-            return int(db.execute("SELECT count(*) FROM articles").fetchone()[0])
-
-    def revision(self, article_id: str) -> str | None:
-        with self._query() as db:
-            row = db.execute("SELECT revision FROM articles WHERE id = ?", (article_id,)).fetchone()
-        return None if row is None else str(row["revision"])
-
-    def generation(self) -> int:
-        with self._query() as db:
-            row = db.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()
-        return int(row["value"])
-
-    def revisions(self, model: str, dim: int) -> dict[str, tuple[str, int]]:
-        with self._query() as db:
-            rows = db.execute(
-                f"SELECT id, revision, sentences FROM articles WHERE {_FITS}",
-                (model, dim, SEGMENTER_VERSION),
-            ).fetchall()
-        return {row["id"]: (row["revision"], row["sentences"]) for row in rows}
-
-    def all_vectors(
-        self, model: str, dim: int, ids: Collection[str] | None = None
-    ) -> Iterator[tuple[str, str, Vectors]]:
-        query = f"SELECT id, revision, sentences, vectors FROM articles WHERE {_FITS}"
-        parameters: tuple[object, ...] = (model, dim, SEGMENTER_VERSION)
-        if ids is not None:
-            query += " AND id IN (SELECT value FROM json_each(?))"
-            parameters += (json.dumps(sorted(ids)),)
-        with self._query() as db:
-            rows = db.execute(query + " ORDER BY id", parameters).fetchall()
-        for row in rows:
-            vectors = np.frombuffer(row["vectors"], dtype=np.float32)
-            yield row["id"], row["revision"], vectors.reshape(row["sentences"], dim)
-
-    def stale_ids(self, model: str, dim: int) -> list[str]:
-        # SQLite knows a blob's length from its record header: no vector is read.
-        with self._query() as db:
-            rows = db.execute(
-                f"SELECT id FROM articles WHERE NOT ({_FITS}) ORDER BY id",
-                (model, dim, SEGMENTER_VERSION),
-            )
-            return [row["id"] for row in rows]
-
-    def delete(self, article_id: str) -> None:
-        with self._query() as db:
-            deleted = db.execute("DELETE FROM articles WHERE id = ?", (article_id,)).rowcount
-        if not deleted:
-            raise ArticleNotFoundError(f"no article with id {article_id[:80]!r}")
-
-    def rows(self) -> Iterator[dict[str, Any]]:
-        with self._query() as db:
-            ids = [row["id"] for row in db.execute("SELECT id FROM articles ORDER BY id")]
-        for article_id in ids:  # one at a time: an archive need not fit in memory
-            if (row := self._row(article_id)) is not None:
-                yield dict(row)
-
-    def insert_rows(self, rows: Collection[Mapping[str, Any]]) -> list[str]:
-        columns = ", ".join(COLUMNS)
-        values = ", ".join(f":{name}" for name in COLUMNS)
-        inserted = []
-        with self._query() as db:
+            if len(rows) == 1:  # a single statement is its own transaction
+                return [db.execute(query, rows[0]).rowcount]
             db.execute("BEGIN IMMEDIATE")
             try:
-                for row in rows:
-                    cursor = db.execute(
-                        f"INSERT INTO articles ({columns}) VALUES ({values}) "
-                        "ON CONFLICT (id) DO NOTHING",
-                        {name: row[name] for name in COLUMNS},
-                    )
-                    if cursor.rowcount:
-                        inserted.append(str(row["id"]))
+                changed = [db.execute(query, row).rowcount for row in rows]
             except BaseException:
                 db.execute("ROLLBACK")
                 raise
             db.execute("COMMIT")
-        return inserted
-
-    def _row(self, article_id: str) -> Mapping[str, Any] | None:
-        with self._query() as db:
-            row = db.execute("SELECT * FROM articles WHERE id = ?", (article_id,)).fetchone()
-        return None if row is None else dict(zip(row.keys(), row, strict=True))
-
-    def _upsert(self, row: Mapping[str, Any]) -> None:
-        columns = ", ".join(row)
-        values = ", ".join(f":{name}" for name in row)
-        updates = ", ".join(f"{name} = excluded.{name}" for name in row if name != "id")
-        with self._query() as db:
-            db.execute(
-                f"INSERT INTO articles ({columns}) VALUES ({values}) "
-                f"ON CONFLICT (id) DO UPDATE SET {updates}",
-                row,
-            )
+            return changed
 
     def import_directories(self, legacy: Path) -> int:
         """Carry articles over from the one-directory-per-article layout of version 0.1.
