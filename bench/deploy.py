@@ -4,10 +4,11 @@ Starts PostgreSQL (fsync on, as SQLite's synchronous=FULL) and Redis on loopback
 directories, then, in one run, for each setup:
 
 - ``sqlite``: one ``article-qa serve`` with two workers on the SQLite file (the default);
-- ``postgresql``: the same over PostgreSQL, with the ask limit counted in Redis (the limit is
-  turned on for loopback clients and set high, so every ask pays for the Redis round trip);
-- ``postgresql-2-replicas``: two servers with one worker each over the same database and Redis,
-  the load spread over both as a load balancer would;
+- ``postgresql``: the same over PostgreSQL;
+- ``postgresql-redis``: and the ask limit counted in Redis (turned on for loopback clients and
+  set high, so every ask pays for the Redis round trip but none is refused);
+- ``postgresql-redis-2-replicas``: two servers with one worker each over the same database and
+  Redis, the load spread over both as a load balancer would;
 
 it measures from the client, as ``bench.speed`` does: /v1/ask p50/p99 at concurrency 1 and
 requests per second at concurrency 8. It also times what every ask pays to see writes by other
@@ -37,7 +38,7 @@ from index.encoder import HashingEncoder
 from index.store import ArticleStore, open_store
 from qa.article import parse_text
 
-SETUPS = ("sqlite", "postgresql", "postgresql-2-replicas")
+SETUPS = ("sqlite", "postgresql", "postgresql-redis", "postgresql-redis-2-replicas")
 CHECKS = 2000
 
 
@@ -99,19 +100,17 @@ def main() -> None:
             checks[name] = revision_check_us(store)
             store.close()
         result["revision_check_us_p50"] = checks
-        fleet = {
-            "ARTICLE_QA_DATABASE_URL": url,
+        postgres = {"ARTICLE_QA_DATABASE_URL": url}
+        fleet = postgres | {
             "ARTICLE_QA_RATE_LIMIT_STORAGE": limits.url,
             "ARTICLE_QA_RATE_LIMIT_LOOPBACK": "true",
             "ARTICLE_QA_ASK_RATE_LIMIT": "1000000/minute",
         }
         setups = {
-            "sqlite": (
-                {"ARTICLE_QA_DATA_DIR": str(Path(tmp) / "sqlite"), "ARTICLE_QA_WORKERS": "2"},
-                1,
-            ),
-            "postgresql": ({**fleet, "ARTICLE_QA_WORKERS": "2"}, 1),
-            "postgresql-2-replicas": ({**fleet, "ARTICLE_QA_WORKERS": "1"}, 2),
+            "sqlite": ({"ARTICLE_QA_WORKERS": "2"}, 1),
+            "postgresql": (postgres | {"ARTICLE_QA_WORKERS": "2"}, 1),
+            "postgresql-redis": (fleet | {"ARTICLE_QA_WORKERS": "2"}, 1),
+            "postgresql-redis-2-replicas": (fleet | {"ARTICLE_QA_WORKERS": "1"}, 2),
         }
         for name in chosen:
             extra, replicas = setups[name]

@@ -143,11 +143,13 @@ class Library:
         created = datetime.now(UTC).isoformat(timespec="seconds")
         return self._index(article_id or new_id(article), article, created, progress)
 
-    def is_loaded(self, article_id: str) -> bool:
-        """Whether ``get`` would answer from memory (cached at the stored revision)."""
+    def loaded(self, article_id: str) -> IndexedArticle | None:
+        """The article when it is in memory at the stored revision (one revision check, no
+        loading), else None: what ``get`` would return without any work."""
+        revision = self.store.revision(article_id)
         with self._lock:
             cached = self._cache.get(article_id)
-        return cached is not None and cached[0] == self.store.revision(article_id)
+        return cached[1] if cached is not None and cached[0] == revision else None
 
     def get(self, article_id: str) -> IndexedArticle:
         """Return an article as currently stored, loading (or rebuilding a stale index) as needed.
@@ -240,13 +242,15 @@ class Library:
         article_id: str = DEFAULT_ID,
         top_k: int = 3,
         history: Sequence[str] = (),
+        indexed: IndexedArticle | None = None,
     ) -> Answer:
         """Answer a question about one article with cited sentences, or decline.
 
         ``history`` holds the reader's earlier questions, oldest first; a follow-up ("How long
-        has he been there?") is made self-contained from them before retrieval.
+        has he been there?") is made self-contained from them before retrieval. ``indexed``: the
+        article as ``loaded`` just returned it, so its revision is not checked twice.
         """
-        indexed = self.get(article_id)
+        indexed = indexed or self.get(article_id)
 
         def answer_of(earlier: str) -> str | None:
             answer = self._answer(indexed, earlier, 1)

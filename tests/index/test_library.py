@@ -389,12 +389,13 @@ def test_search_an_empty_archive(library: Library) -> None:
     assert library.search("anything") == []
 
 
-def test_is_loaded_follows_the_stored_revision(data_dir: Path, library: Library) -> None:
-    assert not library.is_loaded("story")
-    library.ingest(STORY, article_id="story")
-    assert library.is_loaded("story")
+def test_loaded_follows_the_stored_revision(data_dir: Path, library: Library) -> None:
+    assert library.loaded("story") is None
+    indexed = library.ingest(STORY, article_id="story")
+    assert library.loaded("story") is indexed
     with make_library(data_dir, CountingEncoder()) as other:
         other.ingest(STORY.replace("two days", "three days"), article_id="story")
-    assert not library.is_loaded("story")  # written elsewhere: the next ask reloads it
-    library.get("story")
-    assert library.is_loaded("story")
+    assert library.loaded("story") is None  # written elsewhere: the next ask reloads it
+    assert library.loaded("story") is None
+    reloaded = library.get("story")
+    assert library.loaded("story") is reloaded and "three days" in reloaded.article.text
