@@ -20,7 +20,7 @@ for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import httpx  # noqa: E402
 
-from index.encoder import BACKENDS, DEFAULT_BACKEND, Backend, Encoder  # noqa: E402
+from index.encoder import BACKENDS, DEFAULT_BACKEND, DEFAULT_MODEL, Backend, Encoder  # noqa: E402
 from index.loading import load_encoder  # noqa: E402
 from index.reader import Reader  # noqa: E402
 
@@ -31,11 +31,13 @@ def add_backend_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def bench_encoder(backend: Backend) -> Encoder:
-    """The real encoder as the service loads it by default, but with one thread."""
+def bench_encoder(backend: Backend, model: str | None = None) -> Encoder:
+    """The real encoder as the service loads it by default, but with one thread; ``model``: another
+    embedding model (a name or a local directory) instead of the bundled one."""
     from service.settings import Settings
 
-    return load_encoder(backend=backend, threads=1, cache_dir=Settings().model_cache)
+    name = DEFAULT_MODEL if model is None else model
+    return load_encoder(name, backend=backend, threads=1, cache_dir=Settings().model_cache)
 
 
 def free_port() -> int:
@@ -90,9 +92,10 @@ def add_reader_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def bench_reader(args: argparse.Namespace) -> Reader | None:
-    """The shipped reader as the service loads it (one thread), unless ``--no-reader``."""
-    return None if args.no_reader else Reader(threads=1)
+def bench_reader(args: argparse.Namespace, answerability: bool = True) -> Reader | None:
+    """The shipped reader as the service loads it (one thread), unless ``--no-reader``;
+    ``answerability=False``: without its answerability model (to be fitted)."""
+    return None if args.no_reader else Reader(threads=1, answerability=answerability)
 
 
 def cpu_features(cpuinfo: str) -> dict[str, Any]:

@@ -3,11 +3,19 @@
 Each article's paragraphs are joined into one text and ingested through ``Library``. The ranker
 and answerability model are fitted on three quarters of the articles (bench/training.py) and every
 question of the remaining quarter is asked through ``Library.ask`` with those weights: that call is
-what is scored and timed. The dense, BM25 and 50/50 blend reference rankers score the same citable
-sentences from the same feature matrices. Prints one JSON object; progress goes to stderr.
+what is scored and timed. With the reader, its answerability model and threshold are fitted per
+fold too, as ``python -m bench.fit_answerability`` fits the shipped ones but on the other folds'
+articles only (their answerable and unanswerable questions, and the constructed ones: the
+answering paragraph removed, asked of another article; each ranked by a first stage fitted
+without the held-out fold and without the question's own fold) plus the reader's held-out
+training questions; ``--shipped-answerability`` scores the shipped one instead (and constructs
+no questions). Besides SQuAD v2.0's unanswerable questions, the held-out fold's constructed ones
+are scored too. The dense,
+BM25 and 50/50 blend reference rankers score the same citable sentences from the same feature
+matrices. Prints one JSON object; progress goes to stderr.
 
     .venv/bin/python -m bench.quality [--data ../shared/data] [--articles N] [--max-questions N]
-        [--threshold F] [--dump rows.jsonl]
+        [--threshold F] [--dump rows.jsonl] [--shipped-answerability] [--model DIR]
 """
 
 from __future__ import annotations
@@ -37,8 +45,16 @@ from bench import (
     check_targets,
     machine,
 )
+from bench.fit_answerability import (
+    MemoReader,
+    Rankers,
+    fit_without,
+    heldout_rows,
+    probe_rows,
+    squad_probes,
+)
 from bench.squad import DEFAULT_DATA, TOP_K, Span, hit_rank, load_articles, span_scores
-from bench.training import FOLDS, Example, examples_for, fit, fold_of
+from bench.training import FOLDS, fold_of
 from index.features import FEATURES, FloatArray
 from index.fusion import convex
 from index.library import Library
@@ -128,6 +144,15 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         "--threshold", type=float, help="fixed confidence threshold instead of each fold's own"
     )
     parser.add_argument("--dump", type=Path, help="write one JSON row per question here")
+    parser.add_argument(
+        "--shipped-answerability",
+        action="store_true",
+        help="score the reader's shipped answerability model instead of fitting one per fold",
+    )
+    parser.add_argument(
+        "--reader-work", type=Path, default=Path("var/reader"), help="the reader's heldout.jsonl"
+    )
+    parser.add_argument("--model", help="embedding model name or directory (an experiment)")
     add_backend_option(parser)
     add_reader_option(parser)
     return parser.parse_args(argv)
@@ -138,28 +163,51 @@ def run(args: argparse.Namespace, dump: TextIO | None) -> dict[str, Any]:
     faiss.omp_set_num_threads(1)
     articles = load_articles(args.data, args.articles, args.max_questions)
     folds = fold_of([a.title for a in articles])
-    encoder = bench_encoder(args.backend)
-    reader = bench_reader(args)
+    encoder = bench_encoder(args.backend, args.model)
+    # Fitted per fold unless --shipped-answerability: the shipped one is not needed then.
+    reader = bench_reader(args, answerability=args.shipped_answerability)
     started = time.perf_counter()
     product, references = Tally(), {"dense": Tally(), "bm25": Tally(), "blend50": Tally()}
     latencies: list[float] = []
     answered = declined = 0
+    constructed = {"removed": [0, 0], "other": [0, 0]}  # declined, asked
     thresholds: list[float] = []
+    fitted: list[dict[str, int]] = []
+    per_fold = reader is not None and not args.shipped_answerability
     with tempfile.TemporaryDirectory(prefix="bench-quality-") as data_dir:
         library = Library(Path(data_dir), encoder, RankerWeights.blend())
-        indexed: dict[str, IndexedArticle] = {}
-        examples: dict[str, list[Example]] = {}
-        for squad in articles:
-            indexed[squad.title] = library.ingest(squad.text, title=squad.title)
-            examples[squad.title] = examples_for(library, indexed[squad.title], squad)
-            logger.info("features: %s (%.0f s)", squad.title, time.perf_counter() - started)
+        # The constructed unanswerable questions are fitted on and scored with the reader only.
+        indexed, examples, probes = squad_probes(library, articles, constructed=per_fold)
+        rankers = Rankers(examples, folds)
+        memo = None if reader is None else MemoReader(reader)
+        extra = heldout_rows(memo, args.reader_work) if memo is not None and per_fold else None
         for fold in range(FOLDS):
-            train = [e for t, rows in examples.items() if folds[t] != fold for e in rows]
-            weights = fit(train, {"fold": fold})
-            thresholds.append(weights.threshold)
-            library.retriever = Retriever(encoder, weights, reader)
-            default = reader.threshold if reader is not None else weights.threshold
+            weights = rankers.without(fold)
+            fold_reader = reader
+            if memo is not None and reader is not None and extra is not None:
+                model, threshold, counts = fit_without(
+                    fold, encoder, rankers, memo, probes, folds, extra
+                )
+                fold_reader = reader.with_answerability(model, threshold)
+                fitted.append(counts)
+                logger.info("fold %d: answerability fitted on %s, threshold %.4f",
+                            fold, counts, threshold)  # fmt: skip
+            thresholds.append(weights.threshold if fold_reader is None else fold_reader.threshold)
+            library.retriever = Retriever(encoder, weights, fold_reader)
+            default = fold_reader.threshold if fold_reader is not None else weights.threshold
             library.threshold = default if args.threshold is None else args.threshold
+            if memo is not None and fold_reader is not None:
+                chosen = [
+                    p
+                    for t, ps in probes.items()
+                    if folds[t] == fold
+                    for p in ps
+                    if p.kind in constructed
+                ]
+                rows, kept = probe_rows(encoder, weights, memo, chosen)
+                for row, probe in zip(rows, kept, strict=True):
+                    constructed[probe.kind][0] += fold_reader.probability(row) < library.threshold
+                    constructed[probe.kind][1] += 1
             for squad in (a for a in articles if folds[a.title] == fold):
                 article = indexed[squad.title]
                 for example in examples[squad.title]:
@@ -192,6 +240,13 @@ def run(args: argparse.Namespace, dump: TextIO | None) -> dict[str, Any]:
             )  # fmt: skip
     n_answerable = sum(e.answerable for rows in examples.values() for e in rows)
     n_unanswerable = sum(not e.answerable for rows in examples.values() for e in rows)
+    abstain_constructed = {
+        f"abstain_{'removed_paragraph' if kind == 'removed' else 'other_article'}": round(
+            no / max(asked, 1), 4
+        )
+        for kind, (no, asked) in constructed.items()
+        if asked
+    }
     report = {
         "command": shlex.join(["python", "-m", "bench.quality", *sys.argv[1:]]),
         "machine": machine(args.backend),  # the latency depends on it
@@ -203,12 +258,20 @@ def run(args: argparse.Namespace, dump: TextIO | None) -> dict[str, Any]:
             **product.scores(),
             "answered": round(answered / max(n_answerable, 1), 4),
             "abstain": round(declined / max(n_unanswerable, 1), 4),
+            **abstain_constructed,
             "latency_ms_p50": percentile(latencies, 50),
             "latency_ms_p90": percentile(latencies, 90),
         },
         **{name: tally.scores() for name, tally in references.items()},
         "reader": None if reader is None else reader.provenance.get("command"),
-        "thresholds": [library.threshold] if reader is not None else thresholds,
+        "answerability": (
+            None
+            if reader is None
+            else {"fitted": "per fold", "examples": fitted}
+            if per_fold
+            else {"fitted": "shipped", **reader.provenance.get("answerability", {})}
+        ),
+        "thresholds": thresholds,
     }
     return report | {"targets": check_targets(report, TARGETS)}
 

@@ -42,6 +42,7 @@ class SquadArticle:
     title: str
     text: str  # paragraph contexts joined with blank lines
     questions: tuple[Question, ...]
+    paragraphs: tuple[str, ...] = ()  # the contexts joined in ``text``
 
 
 def read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
@@ -79,7 +80,11 @@ def load_articles(data: Path, limit: int | None, max_questions: int | None) -> l
         negatives = unanswerable.get(title, [])
         if max_questions is not None:
             answerable, negatives = answerable[:max_questions], negatives[:max_questions]
-        articles.append(SquadArticle(title, SEPARATOR.join(contexts), (*answerable, *negatives)))
+        articles.append(
+            SquadArticle(
+                title, SEPARATOR.join(contexts), (*answerable, *negatives), tuple(contexts)
+            )
+        )
     return articles
 
 

@@ -15,6 +15,10 @@ Stages, each cached in ``--work`` so a stopped run resumes where it was:
    questions whose answering paragraph was removed); the threshold keeps 96% answered.
 5. report: hit@1, answer-span exact match and F1, answered and abstained on the held-out
    articles and on QED dev (real search queries, never trained on); written to ``reader.json``.
+6. answerability: ``python -m bench.fit_answerability`` (run here, unless ``--no-refit``) refits
+   the answerability model and threshold on the shared SQuAD dev half, its unanswerable and
+   constructed questions, and the held-out questions of step 4 (the metrics of step 5 are of the
+   model fitted in step 4; ``python -m bench.quality`` measures the shipped one).
 
 Training code is offline tooling: the service only reads what it writes.
 """
@@ -96,6 +100,9 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         "--candidates", type=int, default=CANDIDATES, help="sentences the served reader reads"
     )
     parser.add_argument("--seed", type=int, default=13)
+    parser.add_argument(
+        "--no-refit", action="store_true", help="skip step 6 (bench.fit_answerability)"
+    )
     return parser.parse_args(argv)
 
 
@@ -382,9 +389,11 @@ def answer_rows(
     the served retriever computes them (``index.reader.judge``)."""
     rows, best = [], []
     for a, reading in zip(asked, readings, strict=True):
-        first = np.array([c.first for c in a.candidates[: len(reading.relevance)]])
+        read = a.candidates[: len(reading.relevance)]
+        first = np.array([c.first for c in read])
         confidence = float(first_confidence.score(np.array([a.confidence], dtype=np.float32))[0])
-        _, order, row = judge(combined, first, reading, confidence)
+        texts = [c.sentence for c in read]
+        _, order, row = judge(combined, first, reading, confidence, a.question, texts)
         rows.append(row)
         best.append(int(order[0]))
     return np.asarray(rows, dtype=np.float32), best
@@ -546,6 +555,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     (args.out / "reader.json").write_text(json.dumps(config, indent=1) + "\n", encoding="utf-8")
     json.dump(config["provenance"], sys.stdout)
     sys.stdout.write("\n")
+    if not args.no_refit:
+        from bench import fit_answerability
+
+        fit_answerability.main(
+            ["--work", str(args.work), "--reader", str(args.out / "reader.json")]
+        )
 
 
 if __name__ == "__main__":

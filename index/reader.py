@@ -6,15 +6,20 @@ sentence, a relevance logit (does this sentence answer the question?) and start/
 its tokens (which words are the answer). The first stage's best few sentences are read in one
 batch; ``reader.json`` beside the model says how the relevance is combined with the first-stage
 score, and holds the answerability model over the question's best scores and its threshold.
+The answerability model is fitted by ``python -m bench.fit_answerability`` (on the shared SQuAD
+dev half, SQuAD v2.0's adversarial unanswerable questions and constructed ones, and the reader's
+held-out training questions); ``python -m bench.quality`` fits it the same way per fold.
 
 Runs on ONNX Runtime with the MiniLM tokenizer: no PyTorch, no transformers.
 """
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,16 +28,24 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from index.lexical import tokenize
 from index.ranker import LinearModel
+from qa.answertype import AnswerType, names, question_types, sentence_types
 from qa.errors import IndexMismatchError
 
 FORMAT_VERSION = 1
 DATA = Path(__file__).resolve().parent / "data"
 DEFAULT_READER = DATA / "reader.json"
 RETRAIN = "python -m bench.train_reader"
+REFIT = "python -m bench.fit_answerability"
 # The combination of first-stage and reader scores, and the answerability model's inputs.
 COMBINED_FEATURES = ("first", "relevance")
-ANSWER_FEATURES = ("top_combined", "top_relevance", "top_span", "first_confidence", "gap")
+# (The combined score's gap to the second sentence was one too: fitted with the features below it
+# took a negative weight, and without it bench.quality abstains as much.)
+ANSWER_FEATURES = (
+    "top_combined", "top_relevance", "top_span", "first_confidence",
+    "span_logprob", "overlap", "missing_names", "type_missing", "negated",
+)  # fmt: skip
 MAX_ANSWER_TOKENS = 30
 SPAN_FLOOR = -20.0  # span score of a sentence with no readable token
 
@@ -44,6 +57,9 @@ class Reading:
     relevance: npt.NDArray[np.float32]  # logit that the sentence answers the question
     span_score: npt.NDArray[np.float32]  # best start + end logit inside the sentence
     spans: tuple[tuple[int, int] | None, ...]  # answer's [start, end) in the sentence's text
+    # log P(start) + log P(end) of that span, softmax over the sentence's tokens: how sure the
+    # reader is of where the answer lies (0 when certain). None: not computed (SPAN_FLOOR).
+    span_logprob: npt.NDArray[np.float32] | None = None
 
 
 def sha256(path: Path) -> str:
@@ -68,24 +84,67 @@ def best_span(
     return int(tokens[i]), int(tokens[j]), float(total[i, j])
 
 
+def _logsumexp(logits: npt.NDArray[np.float32]) -> float:
+    top = float(logits.max())
+    return top + math.log(float(np.exp(logits - top).sum()))
+
+
+_NEGATION = re.compile(
+    r"\b(not|never|no|none|nothing|nobody|neither|nor|without|cannot)\b|n't\b", re.IGNORECASE
+)
+
+
+def lexical_evidence(question: str, sentence: str) -> tuple[float, float, float, float]:
+    """How the best sentence meets the question in words, cheap enough for every question:
+    the share of the question's content words it contains (stemmed, as BM25 counts them), the
+    share of the question's names it lacks (SQuAD v2.0's unanswerable questions often swap in a
+    name the text does not have), whether the question wants a date, number or cause and the
+    sentence has none (1.0) or not (0.0), and whether the question is negated ("Who did not
+    ...?", 1.0): 3% of SQuAD's answerable questions and 14-18% of its unanswerable ones are, an
+    artefact of how those were written that the answerability model learns from."""
+    asked = set(tokenize([question])[0])
+    overlap = len(asked & set(tokenize([sentence])[0])) / len(asked) if asked else 0.0
+    wanted_names = names(question)
+    lowered = sentence.lower()
+    missing = (
+        sum(name not in lowered for name in wanted_names) / len(wanted_names)
+        if wanted_names
+        else 0.0
+    )
+    wants = question_types(question) - {AnswerType.NAME}
+    type_missing = float(bool(wants) and not wants & sentence_types(sentence))
+    return overlap, missing, type_missing, float(bool(_NEGATION.search(question)))
+
+
 def judge(
     combined: LinearModel,
     first: npt.NDArray[np.float64],
     reading: Reading,
     first_confidence: float,
+    question: str,
+    sentences: Sequence[str],
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.intp], npt.NDArray[np.float32]]:
     """The read sentences' combined scores, their order (best first) and the question's
     ANSWER_FEATURES row: one function for serving and for fitting, so both see the same numbers.
 
     ``first`` is the first stage's log-odds of the sentences read, ``first_confidence`` its
-    answerability log-odds for the question.
+    answerability log-odds for the question, ``sentences`` the search texts of the sentences
+    read (``qa.article.search_text``: the sentence itself, or for a byline the line with what it
+    is), which the lexical evidence is counted on.
     """
     scores = combined.score(np.column_stack([first, reading.relevance]).astype(np.float32))
     order = np.argsort(-scores, kind="stable")
     top = int(order[0])
-    gap = float(scores[top] - scores[order[1]]) if order.size > 1 else 0.0
+    logprob = SPAN_FLOOR if reading.span_logprob is None else float(reading.span_logprob[top])
     row = np.array(
-        [scores[top], reading.relevance.max(), reading.span_score[top], first_confidence, gap],
+        [
+            scores[top],
+            reading.relevance.max(),
+            reading.span_score[top],
+            first_confidence,
+            logprob,
+            *lexical_evidence(question, sentences[top]),
+        ],
         dtype=np.float32,
     )
     return scores, order, row
@@ -124,6 +183,7 @@ class ReaderSession:
             {"input_ids": ids, "attention_mask": mask, "token_type_ids": types},
         )
         span_scores: list[float] = []
+        logprobs: list[float] = []
         spans: list[tuple[int, int] | None] = []
         for row, encoding in enumerate(encodings):
             allowed = np.array(
@@ -133,25 +193,35 @@ class ReaderSession:
                 ],
                 dtype=np.bool_,
             )
-            found = best_span(start[row, : len(allowed)], end[row, : len(allowed)], allowed)
+            starts, ends = start[row, : len(allowed)], end[row, : len(allowed)]
+            found = best_span(starts, ends, allowed)
             if found is None:
                 span_scores.append(SPAN_FLOOR)
+                logprobs.append(SPAN_FLOOR)
                 spans.append(None)
                 continue
             first, last, score = found
             span_scores.append(max(score, SPAN_FLOOR))
+            logprob = score - _logsumexp(starts[allowed]) - _logsumexp(ends[allowed])
+            logprobs.append(max(logprob, SPAN_FLOOR))
             spans.append((encoding.offsets[first][0], encoding.offsets[last][1]))
         return Reading(
             np.asarray(relevance, dtype=np.float32).reshape(-1),
             np.asarray(span_scores, dtype=np.float32),
             tuple(spans),
+            np.asarray(logprobs, dtype=np.float32),
         )
 
 
 class Reader(ReaderSession):
     """The shipped reader model with its combination and answerability weights."""
 
-    def __init__(self, config: Path = DEFAULT_READER, threads: int = 1) -> None:
+    def __init__(
+        self, config: Path = DEFAULT_READER, threads: int = 1, *, answerability: bool = True
+    ) -> None:
+        """Load and check ``config`` and its model. ``answerability=False`` skips the
+        answerability model (a neutral one stands in), for refitting it when its features
+        changed (``REFIT``)."""
         try:
             data = json.loads(config.read_text(encoding="utf-8"))
             if not isinstance(data, dict) or data.get("format_version") != FORMAT_VERSION:
@@ -160,7 +230,15 @@ class Reader(ReaderSession):
             if sha256(model) != data["sha256"]:
                 raise ValueError(f"{model.name} does not match its sha256 (damaged or replaced)")
             self.combined = LinearModel.from_json(data["combined"], COMBINED_FEATURES)
-            self.answer = LinearModel.from_json(data["answerability"], ANSWER_FEATURES)
+            n = len(ANSWER_FEATURES)
+            self.answer = LinearModel(ANSWER_FEATURES, np.zeros(n), np.ones(n), np.zeros(n), 0.0)
+            if answerability:
+                try:
+                    self.answer = LinearModel.from_json(data["answerability"], ANSWER_FEATURES)
+                except IndexMismatchError as exc:
+                    raise ValueError(
+                        f"its answerability model is for other features; refit it with `{REFIT}`"
+                    ) from exc
             self.threshold = float(data["threshold"])
             self.candidates = int(data["candidates"])
             max_tokens = int(data["max_tokens"])
@@ -171,6 +249,13 @@ class Reader(ReaderSession):
                 "or restore index/data from git"
             ) from exc
         super().__init__(model, max_tokens, threads)
+
+    def with_answerability(self, answer: LinearModel, threshold: float) -> Reader:
+        """The same reader (sharing its session) with another answerability model and
+        threshold: what bench.quality scores each fold with."""
+        other = copy.copy(self)
+        other.answer, other.threshold = answer, threshold
+        return other
 
     def probability(self, row: npt.NDArray[np.float32]) -> float:
         """Calibrated probability that the article answers the question."""

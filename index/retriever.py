@@ -82,6 +82,9 @@ def assemble(
 class Ranking:
     hits: tuple[Hit, ...]
     confidence: float
+    # The answerability model's input row behind ``confidence`` (the reader's ANSWER_FEATURES,
+    # or the first stage's CONFIDENCE_FEATURES without a reader): what its fitting reads.
+    evidence: FloatArray | None = None
 
 
 class Retriever:
@@ -110,7 +113,11 @@ class Retriever:
         """Score every citable sentence; hits are sorted best first."""
         if indexed.candidates.size == 0:
             return Ranking((), 0.0)
-        matrix = self.features(indexed, question)
+        return self.rank_features(indexed, question, self.features(indexed, question))
+
+    def rank_features(self, indexed: IndexedArticle, question: str, matrix: FloatArray) -> Ranking:
+        """``rank`` from the question's feature matrix (``features``), e.g. one computed once
+        and ranked under several weights."""
         scores = self.weights.ranker.score(matrix)
         order = np.argsort(-scores, kind="stable")
         first_row = confidence_features(scores, matrix)
@@ -119,7 +126,7 @@ class Retriever:
         hits = tuple(
             Hit(sentence=int(indexed.candidates[i]), score=_sigmoid(scores[i])) for i in order
         )
-        return Ranking(hits, self.weights.probability(first_row))
+        return Ranking(hits, self.weights.probability(first_row), first_row)
 
     def _read(
         self,
@@ -136,7 +143,10 @@ class Retriever:
         sentences = [indexed.segmentation.sentences[int(indexed.candidates[i])] for i in top]
         reading = reader.read(question, [s.text for s in sentences])
         first_confidence = float(self.weights.confidence.score(first_row[None, :])[0])
-        combined, best, row = judge(reader.combined, scores[top], reading, first_confidence)
+        searched = [search_text(s.text, s.kind) for s in sentences]  # a byline says what it is
+        combined, best, row = judge(
+            reader.combined, scores[top], reading, first_confidence, question, searched
+        )
         hits = []
         for j in best:
             sentence, span = sentences[int(j)], reading.spans[int(j)]
@@ -150,7 +160,7 @@ class Retriever:
             Hit(int(indexed.candidates[i]), min(_sigmoid(scores[i]), floor))
             for i in order[top.size :]
         ]
-        return Ranking(tuple(hits), reader.probability(row))
+        return Ranking(tuple(hits), reader.probability(row), row)
 
 
 def _sigmoid(z: float) -> float:

@@ -17,9 +17,12 @@ from index.reader import (
     ANSWER_FEATURES,
     COMBINED_FEATURES,
     DEFAULT_READER,
+    SPAN_FLOOR,
     Reader,
     Reading,
     best_span,
+    judge,
+    lexical_evidence,
 )
 from index.retriever import Retriever, assemble
 from index.store import build_faiss
@@ -83,6 +86,86 @@ def test_a_reader_file_of_another_format_is_refused(tmp_path: Path) -> None:
         Reader(config)
 
 
+def test_an_answerability_model_for_other_features_is_refused_with_the_refit_command(
+    tmp_path: Path,
+) -> None:
+    config = copy_shipped(tmp_path)
+    data = json.loads(config.read_text())
+    data["answerability"]["weights"] = {"other": {"coef": 1.0, "mean": 0.0, "scale": 1.0}}
+    config.write_text(json.dumps(data))
+    with pytest.raises(IndexMismatchError, match=r"bench\.fit_answerability"):
+        Reader(config)
+    # Refitting it needs the rest of the file: loaded with a neutral answerability model.
+    reader = Reader(config, answerability=False)
+    assert reader.probability(np.ones(len(ANSWER_FEATURES), np.float32)) == 0.5
+
+
+def test_the_shipped_answerability_model_reads_every_answer_feature() -> None:
+    data = json.loads(DEFAULT_READER.read_text())
+    assert tuple(data["answerability"]["weights"]) == ANSWER_FEATURES
+    assert 0.0 < data["threshold"] < 1.0
+    assert data["provenance"]["answerability"]["command"].startswith(
+        "python -m bench.fit_answerability"
+    )
+
+
+def test_with_answerability_changes_only_the_copy() -> None:
+    reader = StubReader()
+    n = len(ANSWER_FEATURES)
+    other = reader.with_answerability(
+        LinearModel(ANSWER_FEATURES, np.zeros(n), np.ones(n), np.zeros(n), 3.0), 0.9
+    )
+    assert (other.threshold, reader.threshold) == (0.9, 0.5)
+    row = np.zeros(n, np.float32)
+    assert other.probability(row) > 0.95
+    assert reader.probability(row) == 0.5
+    assert other.combined is reader.combined
+
+
+def test_lexical_evidence_counts_question_words_names_and_wanted_answer_kinds() -> None:
+    overlap, missing, type_missing, negated = lexical_evidence(
+        "When did Glas reach the Mexican embassy in Quito?",
+        "Glas reached the embassy in Quito in December.",
+    )
+    # stemmed words when, did, glas, reach, mexican, embassi, quito (BM25's short stop list)
+    assert overlap == pytest.approx(4 / 7)
+    assert missing == pytest.approx(1 / 3)  # glas, mexican, quito: "mexican" is absent
+    assert type_missing == 0.0  # a date is wanted and there is one
+    assert negated == 0.0
+    assert lexical_evidence("When did it open?", "It opened downtown.")[2] == 1.0
+    assert lexical_evidence("What opened?", "The library opened.")[1:] == (0.0, 0.0, 0.0)
+    assert lexical_evidence("Who didn't vote?", "Ann voted.")[3] == 1.0
+    assert lexical_evidence("What was never built?", "A wall.")[3] == 1.0
+    assert lexical_evidence("What is Nottingham known for?", "Lace.")[3] == 0.0
+
+
+def test_judge_gives_the_answer_row_of_the_best_combined_sentence() -> None:
+    reader = StubReader()
+    reading = Reading(
+        np.array([-5.0, 5.0], np.float32),
+        np.array([1.0, 7.0], np.float32),
+        ((0, 3), (4, 11)),
+        np.array([-3.0, -0.5], np.float32),
+    )
+    sentences = ["The council met.", "The library opens in spring."]
+    scores, order, row = judge(
+        reader.combined, np.zeros(2), reading, 0.25, "When does the library open?", sentences
+    )
+    assert list(order) == [1, 0]
+    assert row.shape == (len(ANSWER_FEATURES),)
+    values = dict(zip(ANSWER_FEATURES, row.tolist(), strict=True))
+    assert values["top_relevance"] == 5.0
+    assert values["top_span"] == 7.0
+    assert values["span_logprob"] == -0.5
+    assert values["first_confidence"] == 0.25
+    assert values["top_combined"] == pytest.approx(scores[1])
+    assert values["overlap"] == pytest.approx(2 / 4)  # librari, open of when, doe, librari, open
+    assert values["missing_names"] == 0.0
+    assert values["type_missing"] == 1.0  # a date is wanted; the patterns know no seasons
+    without = Reading(reading.relevance, reading.span_score, reading.spans)
+    assert judge(reader.combined, np.zeros(2), without, 0.0, "Q?", sentences)[2][4] == SPAN_FLOOR
+
+
 @pytest.mark.model
 def test_the_shipped_reader_finds_the_answer_words() -> None:
     reader = Reader()
@@ -140,6 +223,9 @@ def test_the_retriever_reorders_by_the_reader_and_places_spans_in_the_article() 
     assert first.start <= span[0] < span[1] <= first.end
     assert text[span[0] : span[1]] in {"library", "spring"}
     assert ranking.confidence > 0.99  # the stub's answerability follows the best relevance
+    assert ranking.evidence is not None  # the row behind it, as fitting reads it
+    assert ranking.evidence.shape == (len(ANSWER_FEATURES),)
+    assert reader.probability(ranking.evidence) == ranking.confidence
     assert len(ranking.hits) == 4
     assert ranking.hits[-1].span is None  # not read
     assert ranking.hits[-1].score <= min(h.score for h in ranking.hits[:3])
