@@ -344,6 +344,9 @@ class Soak:
     generation: int = 0
     latencies: list[float] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # Held by the writer for each write and its bookkeeping, and by the controller while it
+    # checks the committed articles (in a fleet the writer goes on while one replica restarts).
+    writes: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
         self.up = {base: threading.Event() for base in self.bases}
@@ -435,36 +438,46 @@ class Soak:
             for n in itertools.count():
                 if self.stop.is_set():
                     break
-                if not (live := self.live()):
-                    time.sleep(0.05)
-                    continue
-                base = live[n % len(live)]
-                if scratch and rng.random() < DELETE_SHARE:
-                    article_id = scratch.pop(rng.randrange(len(scratch)))
-                    response = self.request(clients, base, "DELETE", f"/v1/articles/{article_id}")
-                    # Without a response the delete may or may not have happened: not committed.
-                    # After an error response it must still be there.
-                    if response is None or not response.is_error:
-                        with self.lock:
-                            self.committed.pop(article_id)
-                            if response is not None:
-                                self.report.deletes += 1
-                    if response is not None and response.status_code == 204:
-                        self._check_elsewhere(clients, base, article_id, 404)
-                else:
-                    draft = _draft(rng, f"Port dispatch {seed}-{n}", rng.randrange(3, 12))
-                    response = self.request(clients, base, "POST", "/v1/articles", draft.body())
-                    if response is not None and response.status_code == 201:
-                        created = response.json()
-                        with self.lock:
-                            self.committed[created["id"]] = draft.expected(created["sentences"])
-                            self.report.ingests += 1
-                        scratch.append(created["id"])
-                        self._check_elsewhere(clients, base, created["id"], 200)
-                time.sleep(WRITER_PAUSE_S)
+                with self.writes:  # not while the controller checks what is committed
+                    if live := self.live():
+                        title = f"Port dispatch {seed}-{n}"
+                        self._write(clients, live[n % len(live)], rng, scratch, title)
+                time.sleep(WRITER_PAUSE_S if live else 0.05)
         finally:
             for client in clients.values():
                 client.close()
+
+    def _write(
+        self,
+        clients: dict[str, httpx.Client],
+        base: str,
+        rng: random.Random,
+        scratch: list[str],
+        title: str,
+    ) -> None:
+        """One ingest, or one delete of a scratch article, through ``base``."""
+        if scratch and rng.random() < DELETE_SHARE:
+            article_id = scratch.pop(rng.randrange(len(scratch)))
+            response = self.request(clients, base, "DELETE", f"/v1/articles/{article_id}")
+            # Without a response the delete may or may not have happened: not committed.
+            # After an error response it must still be there.
+            if response is None or not response.is_error:
+                with self.lock:
+                    self.committed.pop(article_id)
+                    if response is not None:
+                        self.report.deletes += 1
+            if response is not None and response.status_code == 204:
+                self._check_elsewhere(clients, base, article_id, 404)
+            return
+        draft = _draft(rng, title, rng.randrange(3, 12))
+        response = self.request(clients, base, "POST", "/v1/articles", draft.body())
+        if response is not None and response.status_code == 201:
+            created = response.json()
+            with self.lock:
+                self.committed[created["id"]] = draft.expected(created["sentences"])
+                self.report.ingests += 1
+            scratch.append(created["id"])
+            self._check_elsewhere(clients, base, created["id"], 200)
 
     def _check_elsewhere(
         self, clients: dict[str, httpx.Client], written: str, article_id: str, status: int
@@ -514,20 +527,21 @@ def _damage(client: httpx.Client, article_id: str, expected: Expected) -> str | 
 
 def _lost(client: httpx.Client, soak: Soak, when: str) -> set[str]:
     """Ids of committed articles that are not all there; each one noted as a problem."""
-    listed = _listed(client)
-    with soak.lock:
-        committed = sorted(soak.committed.items())
-    lost: set[str] = set()
-    for article_id, expected in committed:
-        problem = (
-            f"{article_id}: not listed"
-            if article_id not in listed
-            else _damage(client, article_id, expected)
-        )
-        if problem is not None:
-            lost.add(article_id)
-            soak.problem(f"lost {when}: {problem}")
-    return lost
+    with soak.writes:
+        listed = _listed(client)
+        with soak.lock:
+            committed = sorted(soak.committed.items())
+        lost: set[str] = set()
+        for article_id, expected in committed:
+            problem = (
+                f"{article_id}: not listed"
+                if article_id not in listed
+                else _damage(client, article_id, expected)
+            )
+            if problem is not None:
+                lost.add(article_id)
+                soak.problem(f"lost {when}: {problem}")
+        return lost
 
 
 def _in_flight_state(client: httpx.Client, soak: Soak, big: BigArticle) -> InFlight:
