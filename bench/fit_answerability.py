@@ -41,7 +41,7 @@ import numpy as np
 import numpy.typing as npt
 
 from bench import bench_encoder, machine
-from bench.reader_data import read_asked
+from bench.reader_data import index_article, read_asked
 from bench.squad import DEFAULT_DATA, SEPARATOR, SquadArticle, load_articles
 from bench.train_reader import answer_rows, fit_linear
 from bench.training import FOLDS, Example, examples_for, fit, fold_of
@@ -50,11 +50,8 @@ from index.features import FloatArray
 from index.library import Library
 from index.ranker import LinearModel, RankerWeights
 from index.reader import ANSWER_FEATURES, DEFAULT_READER, Reader, Reading
-from index.retriever import IndexedArticle, Retriever, assemble
-from index.store import build_faiss
-from qa.article import parse_text, search_text
-from qa.errors import ArticleQAError
-from qa.segment import segment
+from index.retriever import IndexedArticle, Retriever
+from qa.article import search_text
 
 logger = logging.getLogger("bench.fit_answerability")
 
@@ -97,25 +94,6 @@ class MemoReader(Reader):
         return self._memo[key]
 
 
-def _reduced(
-    title: str, text: str, encoder: Encoder, vectors: dict[str, npt.NDArray[np.float32]]
-) -> IndexedArticle | None:
-    """``text`` indexed as an ingest would, its sentence vectors taken from ``vectors`` (by
-    search text) where known."""
-    try:
-        article = parse_text(text, title=title)
-    except ArticleQAError:
-        return None
-    segmentation = segment(article)
-    texts = [search_text(s.text, s.kind) for s in segmentation.sentences]
-    missing = sorted({t for t in texts if t not in vectors})
-    if missing:
-        vectors.update(zip(missing, encoder.encode_documents(missing), strict=True))
-    matrix = np.vstack([np.zeros((0, encoder.dim), np.float32)] + [vectors[t] for t in texts])
-    indexed = assemble(title, article, segmentation, build_faiss(matrix), "")
-    return indexed if indexed.candidates.size else None
-
-
 def probes_for(
     retriever: Retriever,
     squad: SquadArticle,
@@ -147,7 +125,7 @@ def probes_for(
         kept = [q for q, answers in asked if not any(a in p for a in answers for p in rest)]
         if not rest or not kept:
             continue
-        reduced = _reduced(squad.title, SEPARATOR.join(rest), retriever.encoder, vectors)
+        reduced = index_article(squad.title, SEPARATOR.join(rest), retriever.encoder, vectors)
         if reduced is None:
             continue
         for text in kept:

@@ -140,6 +140,25 @@ def held_out(article: TrainArticle) -> bool:
     return zlib.crc32(article.title.encode()) % 100 < HELD_OUT_SHARE * 100
 
 
+def index_article(
+    title: str, text: str, encoder: Encoder, vectors: dict[str, Any]
+) -> IndexedArticle | None:
+    """The article indexed as an ingest would (None when nothing is citable); ``vectors``
+    caches sentence vectors by search text across calls."""
+    try:
+        article = parse_text(text, title=title)
+    except ArticleQAError:
+        return None
+    segmentation = segment(article)
+    texts = [search_text(s.text, s.kind) for s in segmentation.sentences]
+    missing = sorted({t for t in texts if t not in vectors})
+    if missing:
+        vectors.update(zip(missing, encoder.encode_documents(missing), strict=True))
+    matrix = np.vstack([np.zeros((0, encoder.dim), np.float32)] + [vectors[t] for t in texts])
+    indexed = assemble(title, article, segmentation, build_faiss(matrix), "")
+    return indexed if indexed.candidates.size else None
+
+
 class Miner:
     """Indexes training articles as the product does and ranks their sentences per question."""
 
@@ -147,24 +166,6 @@ class Miner:
         self.encoder = encoder
         self.retriever = Retriever(encoder, weights)
         self.random = random.Random(seed)
-
-    def index(self, title: str, text: str, vectors: dict[str, Any]) -> IndexedArticle | None:
-        """The article indexed as an ingest would (None when nothing is citable);
-        ``vectors`` caches sentence vectors by search text across calls."""
-        try:
-            article = parse_text(text, title=title)
-        except ArticleQAError:
-            return None
-        segmentation = segment(article)
-        texts = [search_text(s.text, s.kind) for s in segmentation.sentences]
-        missing = sorted({t for t in texts if t not in vectors})
-        if missing:
-            vectors.update(zip(missing, self.encoder.encode_documents(missing), strict=True))
-        matrix = np.vstack(
-            [np.zeros((0, self.encoder.dim), np.float32)] + [vectors[t] for t in texts]
-        )
-        indexed = assemble(title, article, segmentation, build_faiss(matrix), "")
-        return indexed if indexed.candidates.size else None
 
     def first_stage(self, indexed: IndexedArticle, question: str) -> tuple[Any, Any]:
         """First-stage log-odds per citable sentence, and the confidence feature row."""
@@ -177,7 +178,7 @@ class Miner:
         text = article.text
         if clean_text(text) != text.strip():
             return  # cleaning would move offsets; rare (carriage returns)
-        indexed = self.index(article.title, text, {})
+        indexed = index_article(article.title, text, self.encoder, {})
         if indexed is None:
             return
         shift = text.index(indexed.article.text)
@@ -213,7 +214,7 @@ class Miner:
         if clean_text(article.text) != article.text.strip():
             return
         vectors: dict[str, Any] = {}
-        full = self.index(article.title, article.text, vectors)
+        full = index_article(article.title, article.text, self.encoder, vectors)
         if full is None:
             return
         by_paragraph: dict[int, list[Question]] = {}
@@ -227,7 +228,7 @@ class Miner:
                 ]
                 if not rest or not questions:
                     continue
-                indexed = self.index(article.title, SEPARATOR.join(rest), vectors)
+                indexed = index_article(article.title, SEPARATOR.join(rest), self.encoder, vectors)
                 if indexed is None:
                     continue
             else:
