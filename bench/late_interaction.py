@@ -9,7 +9,7 @@ ingest and compute at question time), by BM25 (the product's keyword index), and
 of min-max-normalised scores (the product's reference blend). Prints hit@1 and mrr@5
 of each as JSON, with the machine. Nothing here is fitted, so no cross-validation is needed.
 
-    .venv/bin/python -m bench.late_interaction [--articles N] [--threads 2]
+    .venv/bin/python -m bench.late_interaction [--articles N] [--threads 2] [--model DIR]
 """
 
 from __future__ import annotations
@@ -77,12 +77,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--articles", type=int)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument(
+        "--model", default=DEFAULT_MODEL, help="model name or directory (bench.train_encoder's)"
+    )
     args = parser.parse_args(argv)
     import torch
     from sentence_transformers import SentenceTransformer
 
     torch.set_num_threads(args.threads)
-    model = SentenceTransformer(str(resolve_model_path(DEFAULT_MODEL)), device="cpu")
+    model = SentenceTransformer(str(resolve_model_path(args.model)), device="cpu")
     ranks: dict[str, list[int | None]] = {name: [] for name in RANKERS}
     for squad in load_articles(args.data, args.articles, None):
         article = parse_text(squad.text, title=squad.title)
@@ -108,7 +111,11 @@ def main(argv: Sequence[str] | None = None) -> None:
             for name, scores in rankings.items():
                 order = np.argsort(-scores, kind="stable")[:TOP_K]
                 ranks[name].append(hit_rank([spans[i] for i in order], question.golds))
-    report: dict[str, Any] = {"machine": machine(), "questions": len(ranks["dense"])}
+    report: dict[str, Any] = {
+        "machine": machine(),
+        "model": args.model,
+        "questions": len(ranks["dense"]),
+    }
     for name, found in ranks.items():
         report[name] = {
             "hit@1": round(sum(r == 1 for r in found) / len(found), 4),
