@@ -52,6 +52,7 @@ import numpy as np
 from bench import machine
 from bench.reader_data import read_pairs
 from bench.squad import DEFAULT_DATA, TOP_K, hit_rank, load_articles
+from bench.train_reader import save_checkpoint
 from index.encoder import DEFAULT_MODEL, resolve_model_path
 
 logger = logging.getLogger("bench.train_encoder")
@@ -198,8 +199,7 @@ def train(args: argparse.Namespace) -> None:
     model.train()
 
     def save() -> None:
-        partial = checkpoint.with_suffix(".partial")
-        torch.save(
+        save_checkpoint(
             {
                 "model": model.state_dict(),
                 "optimizer": optimizer.state_dict(),
@@ -210,9 +210,8 @@ def train(args: argparse.Namespace) -> None:
                 "seconds": trained,
                 "batch": args.batch,
             },
-            partial,
+            checkpoint,
         )
-        partial.replace(checkpoint)
 
     last_save = time.perf_counter()
     while step < total and trained < args.minutes * 60:

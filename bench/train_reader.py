@@ -85,6 +85,16 @@ CANDIDATES = 5  # default: sentences the served reader reads per question
 SPAN_FLOOR = -20.0  # span score of a sentence with no readable token
 
 
+def save_checkpoint(state: dict[str, Any], path: Path) -> None:
+    """Write a training checkpoint whole or not at all: a run killed while saving resumes from
+    the previous one."""
+    import torch
+
+    partial = path.with_suffix(".partial")
+    torch.save(state, partial)
+    partial.replace(path)
+
+
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.train_reader", description=__doc__)
     parser.add_argument("--train", type=Path, default=DEFAULT_TRAIN, help="training data folder")
@@ -315,8 +325,7 @@ def train(args: argparse.Namespace, pairs: Sequence[Pair]) -> Any:
                 snapshot = {k: v.detach().clone() for k, v in model.state_dict().items()}
                 torch.save(snapshot, args.work / f"curve-{args.layers}l-{share}.pt")
         if step % CHECKPOINT_EVERY == 0 or step == total:
-            partial = checkpoint.with_suffix(".partial")
-            torch.save(
+            save_checkpoint(
                 {
                     "model": model.state_dict(),
                     "optimizer": optimizer.state_dict(),
@@ -325,9 +334,8 @@ def train(args: argparse.Namespace, pairs: Sequence[Pair]) -> Any:
                     "total": total,
                     "pairs": len(pairs),
                 },
-                partial,
+                checkpoint,
             )
-            partial.replace(checkpoint)
     model.eval()
     return model.cpu().float()
 
