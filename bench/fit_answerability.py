@@ -264,7 +264,8 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> None:
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(asctime)s %(message)s")
     logger.setLevel(logging.INFO)
-    args = parse_args(sys.argv[1:] if argv is None else argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = parse_args(argv)
     started = time.perf_counter()
     faiss.omp_set_num_threads(1)
     config: dict[str, Any] = json.loads(args.reader.read_text(encoding="utf-8"))
@@ -282,7 +283,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     config["answerability"] = model.to_json()
     config["threshold"] = threshold
     config["provenance"]["answerability"] = {
-        "command": shlex.join(["python", "-m", "bench.fit_answerability", *sys.argv[1:]]),
+        "command": shlex.join(["python", "-m", "bench.fit_answerability", *argv]),
         "data": "../shared/data: SQuAD v1.1 dev half (answerable), SQuAD v2.0 unanswerable for "
         "the same articles, and constructed unanswerable ones (answering paragraph removed; "
         "asked of another article); the reader's held-out SQuAD-Shifts questions "

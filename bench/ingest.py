@@ -61,7 +61,7 @@ PATHS = ("bf16", "f32", "int8", "int8x2")
 
 def encoders(paths: Sequence[str], budgets: Sequence[int], cache: Path) -> dict[str, OnnxEncoder]:
     """One encoder per path and batch budget, named for the report."""
-    folder = cached_model_path(resolve_model_path(DEFAULT_MODEL), cache)
+    folder = cached_model_path(resolve_model_path(DEFAULT_MODEL, cache), cache)
     out: dict[str, OnnxEncoder] = {}
     for path in paths:
         for budget in budgets:

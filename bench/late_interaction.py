@@ -29,7 +29,7 @@ import numpy.typing as npt
 
 from bench import machine
 from bench.squad import DEFAULT_DATA, TOP_K, hit_rank, load_articles
-from index.encoder import DEFAULT_MODEL, resolve_model_path
+from index.encoder import BUNDLED_MODEL, resolve_model_path
 from index.fusion import convex, minmax
 from index.lexical import LexicalIndex
 from qa.article import parse_text, search_text
@@ -78,7 +78,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--articles", type=int)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument(
-        "--model", default=DEFAULT_MODEL, help="model name or directory (bench.train_encoder's)"
+        "--model", default=BUNDLED_MODEL, help="model name or directory (bench.train_encoder's)"
     )
     args = parser.parse_args(argv)
     import torch

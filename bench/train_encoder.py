@@ -1,8 +1,8 @@
-"""Experiment: fine-tune the first stage's embedding model (all-MiniLM-L6-v2) on question/answer
-sentence pairs, and measure what it buys. Not part of the product: nothing here is shipped.
+"""Fine-tune the first stage's embedding model (all-MiniLM-L6-v2) on question/answer sentence
+pairs, measure what it buys, and ship it (the default ``ARTICLE_QA_MODEL``).
 
     .venv/bin/python -m bench.train_encoder [--pairs var/reader/pairs.jsonl] [--work var/encoder]
-        [--questions 20000] [--minutes 45] [--threads 2] [--evaluate]
+        [--questions 20000] [--minutes 45] [--threads 2] [--evaluate] [--ship var/encoder/step-N]
 
 Training data: the reader's mined pairs (``python -m bench.train_reader`` writes them from
 ``../shared/data/train``; none of SQuAD dev): per question its first answer sentence as the
@@ -27,6 +27,14 @@ stopped at 9,504 questions; dense-only hit@1 on SQuAD dev 0.608 -> 0.694, the pr
 ``--evaluate`` scores the stock model and every snapshot by dense-only hit@1 / mrr@5 on the
 shared SQuAD dev half (the product's own sentences, float PyTorch), and prints the learning
 curve as JSON.
+
+``--ship DIR`` writes a snapshot's changed tensors in float16 to
+``index/data/encoder-layers.safetensors`` (21 MB: the word embeddings stay the bundled ones) and
+its card ``index/data/encoder.json`` (name, sha256, provenance), which index/encoder.py lays over
+the bundled weights at first start. A new version of the model needs a new
+``index.encoder.DEFAULT_MODEL`` name, so stored vectors are rebuilt; then refit the stages that
+read its scores: ``python -m bench.train_ranker``, ``python -m bench.train_reader`` (resumes from
+its final checkpoint: only the combination is refitted) and so ``bench.fit_answerability``.
 """
 
 from __future__ import annotations
@@ -40,6 +48,7 @@ import argparse
 import json
 import logging
 import random
+import shlex
 import shutil
 import sys
 import time
@@ -53,7 +62,7 @@ from bench import machine
 from bench.reader_data import read_pairs
 from bench.squad import DEFAULT_DATA, TOP_K, hit_rank, load_articles
 from bench.train_reader import save_checkpoint
-from index.encoder import DEFAULT_MODEL, resolve_model_path
+from index.encoder import BUNDLED_MODEL, DEFAULT_MODEL, SHIPPED_ENCODER, resolve_model_path
 
 logger = logging.getLogger("bench.train_encoder")
 
@@ -78,6 +87,10 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=13)
     parser.add_argument("--no-train", action="store_true", help="only --evaluate what is saved")
     parser.add_argument("--evaluate", action="store_true", help="dense hit@1 on SQuAD dev")
+    parser.add_argument(
+        "--ship", type=Path, metavar="DIR", help="write this snapshot into index/data (no training)"
+    )
+    parser.add_argument("--out", type=Path, default=SHIPPED_ENCODER, help="the card --ship writes")
     return parser.parse_args(argv)
 
 
@@ -150,7 +163,7 @@ def embed(model: Any, tokenizer: Any, texts: Sequence[str], device: Any) -> Any:
 
 def save_snapshot(model: Any, target: Path) -> None:
     """A sentence-transformers directory: the bundled model's files with these weights."""
-    source = resolve_model_path(DEFAULT_MODEL)
+    source = resolve_model_path(BUNDLED_MODEL)
     partial = target.with_name(target.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
     shutil.copytree(source, partial, ignore=shutil.ignore_patterns("model.safetensors", "*.bin"))
@@ -163,7 +176,7 @@ def train(args: argparse.Namespace) -> None:
     import torch
     from transformers import AutoTokenizer
 
-    source = resolve_model_path(DEFAULT_MODEL)
+    source = resolve_model_path(BUNDLED_MODEL)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device.type == "cpu":
         torch.set_num_threads(args.threads)
@@ -251,6 +264,40 @@ def train(args: argparse.Namespace) -> None:
     logger.info("stopped at step %d of %d after %.1f min of training", step, total, trained / 60)
 
 
+def ship(snapshot: Path, card: Path) -> dict[str, Any]:
+    """Write the tensors ``snapshot`` changed from the bundled model, in float16, beside
+    ``card``, and the card: what index/encoder.py assembles the shipped model from."""
+    import hashlib
+
+    from safetensors.numpy import load_file, save_file
+
+    base = load_file(str(resolve_model_path(BUNDLED_MODEL) / "model.safetensors"))
+    tuned = load_file(str(snapshot / "model.safetensors"))
+    changed = {
+        key: value.astype(np.float16)
+        for key, value in tuned.items()
+        if key in base and value.dtype == np.float32 and not np.array_equal(value, base[key])
+    }
+    layers = card.with_name("encoder-layers.safetensors")
+    save_file(changed, str(layers))
+    layers.chmod(0o644)  # safetensors writes 0600; the file is committed and read by servers
+    data = {
+        "name": DEFAULT_MODEL,
+        "file": layers.name,
+        "sha256": hashlib.sha256(layers.read_bytes()).hexdigest(),
+        "base": BUNDLED_MODEL,
+        "tensors": len(changed),
+        "parameters": int(sum(v.size for v in changed.values())),
+        "provenance": {
+            "snapshot": snapshot.name,  # step-N: after N training questions
+            "command": "python -m bench.train_encoder " + shlex.join(sys.argv[1:]),
+            "machine": machine(),
+        },
+    }
+    card.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
+    return data
+
+
 class _TorchVectors:
     """A saved model as float PyTorch, mean-pooled and normalised (the product's pooling)."""
 
@@ -299,7 +346,7 @@ def evaluate(args: argparse.Namespace) -> list[dict[str, Any]]:
     import torch
 
     torch.set_num_threads(args.threads)
-    points = [(0, resolve_model_path(DEFAULT_MODEL))]
+    points = [(0, resolve_model_path(BUNDLED_MODEL))]
     for folder in args.work.glob("step-*"):
         if folder.is_dir() and not folder.name.endswith(".partial"):
             points.append((int(folder.name.split("-")[1]), folder))
@@ -316,6 +363,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(asctime)s %(message)s")
     logger.setLevel(logging.INFO)
     args = parse_args(sys.argv[1:] if argv is None else argv)
+    if args.ship is not None:
+        json.dump(ship(args.ship, args.out), sys.stdout)
+        sys.stdout.write("\n")
+        return
     if not args.no_train:
         train(args)
     if args.evaluate:

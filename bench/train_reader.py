@@ -61,7 +61,7 @@ from bench.reader_data import (
     write_jsonl,
 )
 from bench.squad import span_scores
-from index.ranker import LinearModel, RankerWeights
+from index.ranker import DEFAULT_WEIGHTS, LinearModel, RankerWeights
 from index.reader import (
     ANSWER_FEATURES,
     COMBINED_FEATURES,
@@ -120,17 +120,36 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
 
 
 def mine(args: argparse.Namespace) -> tuple[list[Pair], list[Asked], list[Asked]]:
-    """Training pairs, held-out questions (answerable and with the answer removed), QED dev."""
+    """Training pairs, held-out questions (answerable and with the answer removed), QED dev.
+
+    The held-out and QED questions carry the first stage's scores, which the combination and
+    answerability are fitted on, so they are ranked again when the shipped first stage (encoder
+    or ranker weights) changed. The pairs are kept: their hard negatives stay hard.
+    """
     args.work.mkdir(parents=True, exist_ok=True)
     paths = {name: args.work / f"{name}.jsonl" for name in ("pairs", "heldout", "report")}
-    if all(p.is_file() for p in paths.values()):
+    encoder = bench_encoder("onnx")
+    stage = f"{encoder.name} ranker {sha256(DEFAULT_WEIGHTS)[:12]}"
+    stage_file = args.work / "first-stage.txt"
+    # Caches from before the stage was recorded were mined with the stock MiniLM.
+    mined = stage_file.read_text().strip() if stage_file.is_file() else "stock MiniLM"
+    if all(p.is_file() for p in paths.values()) and mined == stage:
         return read_pairs(paths["pairs"]), read_asked(paths["heldout"]), read_asked(paths["report"])
-    miner = Miner(bench_encoder("onnx"), RankerWeights.load(), seed=args.seed)
+    keep_pairs = paths["pairs"].is_file()
+    if keep_pairs:
+        logger.info(
+            "first stage changed (%s -> %s): ranking held-out questions again",
+            mined,
+            stage,
+        )
+    miner = Miner(encoder, RankerWeights.load(), seed=args.seed)
     articles: list[TrainArticle] = []
     for file, source in TRAIN_FILES:
         articles += load(args.train / file, source)
+    if keep_pairs:
+        articles = [a for a in articles if held_out(a)]
     started = time.perf_counter()
-    pairs: list[Pair] = []
+    pairs: list[Pair] = read_pairs(paths["pairs"]) if keep_pairs else []
     heldout: list[Asked] = []
     for n, article in enumerate(articles):
         if held_out(article):
@@ -146,9 +165,11 @@ def mine(args: argparse.Namespace) -> tuple[list[Pair], list[Asked], list[Asked]
     report: list[Asked] = []
     for article in load(args.train / REPORT_FILE[0], REPORT_FILE[1]):
         report += miner.asked(article, remove_answer=False)
-    write_jsonl(paths["pairs"], pairs)
+    if not keep_pairs:
+        write_jsonl(paths["pairs"], pairs)
     write_jsonl(paths["heldout"], heldout)
     write_jsonl(paths["report"], report)
+    stage_file.write_text(stage + "\n")
     logger.info("mining took %.0f s", time.perf_counter() - started)
     return pairs, heldout, report
 
@@ -210,7 +231,7 @@ def build_model(layers: int) -> Any:
     from transformers import AutoModel
     from transformers.utils import logging as transformers_logging
 
-    from index.encoder import DEFAULT_MODEL, resolve_model_path
+    from index.encoder import BUNDLED_MODEL, resolve_model_path
 
     transformers_logging.set_verbosity_error()  # type: ignore[no-untyped-call]
     transformers_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
@@ -219,7 +240,7 @@ def build_model(layers: int) -> Any:
         def __init__(self) -> None:
             super().__init__()
             self.bert = AutoModel.from_pretrained(
-                str(resolve_model_path(DEFAULT_MODEL)),
+                str(resolve_model_path(BUNDLED_MODEL)),
                 num_hidden_layers=layers,
                 add_pooling_layer=False,
             )
@@ -253,11 +274,11 @@ def train(args: argparse.Namespace, pairs: Sequence[Pair]) -> Any:
     import torch
     from tokenizers import Tokenizer
 
-    from index.encoder import DEFAULT_MODEL, resolve_model_path
+    from index.encoder import BUNDLED_MODEL, resolve_model_path
 
     device, dtype = device_and_dtype(args.threads)
     torch.manual_seed(args.seed)
-    tokenizer = Tokenizer.from_file(str(resolve_model_path(DEFAULT_MODEL) / "tokenizer.json"))
+    tokenizer = Tokenizer.from_file(str(resolve_model_path(BUNDLED_MODEL) / "tokenizer.json"))
     tokenizer.no_padding()
     tokenizer.enable_truncation(MAX_TOKENS, strategy="longest_first")
     encoded = encode_pairs(tokenizer, pairs)

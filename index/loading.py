@@ -7,6 +7,7 @@ from pathlib import Path
 from index.encoder import (
     BACKENDS,
     DEFAULT_BACKEND,
+    DEFAULT_CACHE,
     DEFAULT_MODEL,
     Backend,
     Encoder,
@@ -20,16 +21,17 @@ def load_encoder(
     name: str = DEFAULT_MODEL,
     backend: Backend = DEFAULT_BACKEND,
     threads: int = 1,
-    cache_dir: Path = Path("var/models"),
+    cache_dir: Path = DEFAULT_CACHE,
     ingest_threads: int = 2,
 ) -> Encoder:
     """The real encoder: int8 ONNX (fast; the default) or PyTorch (the float reference).
 
-    ``cache_dir`` holds the one-time ONNX export; ``ingest_threads`` applies to ONNX only
+    ``cache_dir`` holds the shipped model's assembly and the one-time ONNX export;
+    ``ingest_threads`` applies to ONNX only
     (PyTorch's thread count is global to the process).
     """
     if backend == "torch":
-        return SentenceTransformerEncoder(name, threads=threads)
+        return SentenceTransformerEncoder(name, threads=threads, cache_dir=cache_dir)
     if backend == "onnx":
         return OnnxEncoder(name, cache_dir, threads=threads, ingest_threads=ingest_threads)
     raise ModelUnavailableError(f"unknown backend {backend!r}; use one of {', '.join(BACKENDS)}")

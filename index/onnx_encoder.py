@@ -30,6 +30,7 @@ import numpy as np
 import numpy.typing as npt
 
 from index.encoder import (
+    DEFAULT_CACHE,
     DEFAULT_MODEL,
     ModelUnavailableError,
     Progress,
@@ -331,7 +332,7 @@ class OnnxEncoder:
     def __init__(
         self,
         name: str = DEFAULT_MODEL,
-        cache_dir: Path = Path("var/models"),
+        cache_dir: Path = DEFAULT_CACHE,
         threads: int = 1,
         ingest_threads: int = 2,
         batch_tokens: int = 512,
@@ -339,7 +340,7 @@ class OnnxEncoder:
     ) -> None:
         from tokenizers import Tokenizer
 
-        model_path = resolve_model_path(name)
+        model_path = resolve_model_path(name, cache_dir)
         folder = cached_model_path(model_path, cache_dir)
         if not (folder / INT8_FILE).is_file():
             logger.info("exporting %s to ONNX at %s (once)", name, folder)

@@ -157,11 +157,11 @@ class ReaderSession:
     def __init__(self, model: Path, max_tokens: int, threads: int = 1) -> None:
         from tokenizers import Tokenizer
 
-        from index.encoder import DEFAULT_MODEL, resolve_model_path
+        from index.encoder import BUNDLED_MODEL, resolve_model_path
         from index.onnx_encoder import cpu_session
 
         self._session = cpu_session(model, threads)
-        tokenizer = Tokenizer.from_file(str(resolve_model_path(DEFAULT_MODEL) / "tokenizer.json"))
+        tokenizer = Tokenizer.from_file(str(resolve_model_path(BUNDLED_MODEL) / "tokenizer.json"))
         tokenizer.no_padding()
         tokenizer.enable_truncation(max_tokens, strategy="longest_first")
         self._tokenizer = tokenizer

@@ -1,4 +1,4 @@
-"""The bundled MiniLM through sentence-transformers: the float reference.
+"""MiniLM through sentence-transformers: the float reference.
 
 ``ARTICLE_QA_BACKEND=torch`` serves it; it is also what the ONNX export is checked against.
 """
@@ -8,10 +8,12 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 
 from index.encoder import (
+    DEFAULT_CACHE,
     DEFAULT_MODEL,
     PROGRESS_CHUNK,
     ModelUnavailableError,
@@ -27,7 +29,13 @@ logger = logging.getLogger(__name__)
 class SentenceTransformerEncoder:
     """sentence-transformers model loaded from local files, with math threads pinned."""
 
-    def __init__(self, name: str = DEFAULT_MODEL, threads: int = 1, batch_size: int = 64) -> None:
+    def __init__(
+        self,
+        name: str = DEFAULT_MODEL,
+        threads: int = 1,
+        batch_size: int = 64,
+        cache_dir: Path = DEFAULT_CACHE,
+    ) -> None:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
         import torch
@@ -39,7 +47,7 @@ class SentenceTransformerEncoder:
 
         # One thread per core by default is badly slow when another process holds a core.
         torch.set_num_threads(threads)
-        path = resolve_model_path(name)
+        path = resolve_model_path(name, cache_dir)
         logger.info("loading embedding model %s from %s", name, path)
         self._model = SentenceTransformer(str(path), device="cpu")
         self.name = name

@@ -11,7 +11,7 @@ from limits import parse
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from index.encoder import DEFAULT_BACKEND, DEFAULT_MODEL, Backend
+from index.encoder import BUNDLED_MODEL, DEFAULT_BACKEND, DEFAULT_MODEL, Backend
 
 
 def _user_cache() -> Path:
@@ -34,7 +34,11 @@ class Settings(BaseSettings):
     database_pool: int = Field(
         8, ge=1, le=100, description="PostgreSQL connections per server process."
     )
-    model: str = Field(DEFAULT_MODEL, description="Embedding model name or local directory.")
+    model: str = Field(
+        DEFAULT_MODEL,
+        description="Embedding model name or local directory: the default is MiniLM fine-tuned "
+        f"for questions (shipped in index/data); {BUNDLED_MODEL!r} is the stock model.",
+    )
     backend: Backend = Field(
         DEFAULT_BACKEND,
         description="'onnx': int8 MiniLM on ONNX Runtime for questions (about 10x faster), "
@@ -43,7 +47,7 @@ class Settings(BaseSettings):
     )
     model_cache: Path = Field(
         default_factory=lambda: _user_cache() / "article-qa",
-        description="Where the one-time ONNX export of the model is kept.",
+        description="Where the default model is assembled and its one-time ONNX export kept.",
     )
     threads: int = Field(
         1, ge=1, le=64, description="Math-library threads per process for answering questions."

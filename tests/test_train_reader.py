@@ -1,7 +1,10 @@
-"""The reader's training pieces that decide what it learns: answer-token labels, batches, and the
-span metric (SQuAD's normalisation)."""
+"""The reader's training pieces that decide what it learns: answer-token labels, batches, the
+span metric (SQuAD's normalisation), and which mined questions are kept."""
 
 from __future__ import annotations
+
+import json
+from pathlib import Path
 
 import pytest
 from tokenizers import Tokenizer
@@ -9,12 +12,12 @@ from tokenizers import Tokenizer
 from bench.reader_data import Pair
 from bench.squad import normalize_answer, span_scores
 from bench.train_reader import MAX_TOKENS, batches, encode_pairs
-from index.encoder import DEFAULT_MODEL, resolve_model_path
+from index.encoder import BUNDLED_MODEL, HashingEncoder, resolve_model_path
 
 
 @pytest.fixture(scope="module")
 def tokenizer() -> Tokenizer:
-    tokenizer = Tokenizer.from_file(str(resolve_model_path(DEFAULT_MODEL) / "tokenizer.json"))
+    tokenizer = Tokenizer.from_file(str(resolve_model_path(BUNDLED_MODEL) / "tokenizer.json"))
     tokenizer.no_padding()
     tokenizer.enable_truncation(MAX_TOKENS, strategy="longest_first")
     return tokenizer
@@ -55,3 +58,58 @@ def test_span_metric_uses_squads_normalisation() -> None:
     assert exact == 0.0
     assert f1 == pytest.approx(2 / 3)
     assert span_scores(None, ["Denver"]) == (0.0, 0.0)
+
+
+def _article(title: str) -> dict[str, object]:
+    context = (
+        f"{title} is a town on the river. It was founded in 1820 by farmers. "
+        "The mayor is Ana Ruiz. Its bridge opened in 1901."
+    )
+    qas = [
+        {"question": "Who is the mayor?", "answers": [{"answer_start": 48, "text": "Ana Ruiz"}]},
+        {"question": "When was it founded?", "answers": [{"answer_start": 0, "text": title}]},
+    ]
+    return {"title": title, "paragraphs": [{"context": context, "qas": qas}]}
+
+
+def test_held_out_questions_are_ranked_again_when_the_first_stage_changes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The combination is fitted on the held-out questions' first-stage scores, so those must be
+    the shipped first stage's; the training pairs (and so the reader) stay as they were."""
+    from bench import train_reader
+
+    train = tmp_path / "train"
+    train.mkdir()
+    # "Alpha" and "Eta" fall in the held-out quarter by title, "Beta" and "Gamma" do not.
+    rows = [_article(t) for t in ("Alpha", "Beta", "Gamma", "Eta")]
+    (train / "new-wiki.jsonl").write_text("\n".join(json.dumps(r) for r in rows))
+    (train / "report.jsonl").write_text(json.dumps(_article("Delta")))
+    monkeypatch.setattr(train_reader, "TRAIN_FILES", (("new-wiki.jsonl", "new-wiki"),))
+    monkeypatch.setattr(train_reader, "REPORT_FILE", ("report.jsonl", "qed-dev"))
+    encoder = HashingEncoder(name="test/first")
+    monkeypatch.setattr(train_reader, "bench_encoder", lambda _backend: encoder)
+    args = train_reader.parse_args(["--train", str(train), "--work", str(tmp_path / "work")])
+
+    pairs, heldout, report = train_reader.mine(args)
+    assert {p.question for p in pairs} == {"Who is the mayor?", "When was it founded?"}
+    assert heldout and report
+    pairs_file = tmp_path / "work" / "pairs.jsonl"
+    written = pairs_file.read_bytes()
+    assert train_reader.mine(args)[1] == heldout  # cached: the same stage
+
+    def no_mining(*_: object, **__: object) -> None:
+        raise AssertionError("mined again")
+
+    monkeypatch.setattr(train_reader, "Miner", no_mining)
+    assert train_reader.mine(args)[1] == heldout
+    monkeypatch.undo()
+    monkeypatch.setattr(train_reader, "TRAIN_FILES", (("new-wiki.jsonl", "new-wiki"),))
+    monkeypatch.setattr(train_reader, "REPORT_FILE", ("report.jsonl", "qed-dev"))
+    other = HashingEncoder(dim=32, name="test/second")
+    monkeypatch.setattr(train_reader, "bench_encoder", lambda _backend: other)
+    again, heldout_again, _ = train_reader.mine(args)
+    assert pairs_file.read_bytes() == written and again == pairs
+    assert [a.question for a in heldout_again] == [a.question for a in heldout]
+    assert [a.candidates for a in heldout_again] != [a.candidates for a in heldout]  # re-ranked
+    assert "test/second" in (tmp_path / "work" / "first-stage.txt").read_text()
