@@ -61,7 +61,7 @@ import numpy as np
 from bench import machine
 from bench.reader_data import read_pairs
 from bench.squad import DEFAULT_DATA, TOP_K, hit_rank, load_articles
-from bench.train_reader import save_checkpoint
+from bench.train_reader import resume_checkpoint, save_checkpoint
 from index.encoder import BUNDLED_MODEL, DEFAULT_MODEL, SHIPPED_ENCODER, resolve_model_path
 
 logger = logging.getLogger("bench.train_encoder")
@@ -198,14 +198,11 @@ def train(args: argparse.Namespace) -> None:
     args.work.mkdir(parents=True, exist_ok=True)
     checkpoint = args.work / "checkpoint.pt"
     step, trained = 0, 0.0
-    if checkpoint.is_file():
-        state = torch.load(checkpoint, map_location=device, weights_only=False)
-        if state["total"] == total and state["questions"] == len(rows):
-            model.load_state_dict(state["model"])
-            optimizer.load_state_dict(state["optimizer"])
-            schedule.load_state_dict(state["schedule"])
-            step, trained = int(state["step"]), float(state["seconds"])
-            logger.info("resumed at step %d of %d (%.1f min trained)", step, total, trained / 60)
+    planned = {"total": total, "questions": len(rows)}
+    state = resume_checkpoint(checkpoint, model, optimizer, schedule, device, **planned)
+    if state is not None:
+        step, trained = int(state["step"]), float(state["seconds"])
+        logger.info("resumed at step %d of %d (%.1f min trained)", step, total, trained / 60)
     snapshot_steps = {max(1, round(total * share)) for share in SNAPSHOTS}
     autocast = device.type == "cuda" or args.bf16
     loss_of = torch.nn.CrossEntropyLoss()
@@ -213,18 +210,9 @@ def train(args: argparse.Namespace) -> None:
 
     def save() -> None:
         save_checkpoint(
-            {
-                "model": model.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "schedule": schedule.state_dict(),
-                "step": step,
-                "total": total,
-                "questions": len(rows),
-                "seconds": trained,
-                "batch": args.batch,
-            },
-            checkpoint,
-        )
+            checkpoint, model, optimizer, schedule, step=step, seconds=trained, batch=args.batch,
+            **planned,
+        )  # fmt: skip
 
     last_save = time.perf_counter()
     while step < total and trained < args.minutes * 60:

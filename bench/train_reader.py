@@ -85,14 +85,39 @@ CANDIDATES = 5  # default: sentences the served reader reads per question
 SPAN_FLOOR = -20.0  # span score of a sentence with no readable token
 
 
-def save_checkpoint(state: dict[str, Any], path: Path) -> None:
-    """Write a training checkpoint whole or not at all: a run killed while saving resumes from
-    the previous one."""
+def save_checkpoint(path: Path, model: Any, optimizer: Any, schedule: Any, **fields: Any) -> None:
+    """Write the training state and ``fields`` (step, the plan) whole or not at all: a run killed
+    while saving resumes from the previous one."""
     import torch
 
+    state = {
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "schedule": schedule.state_dict(),
+        **fields,
+    }
     partial = path.with_suffix(".partial")
     torch.save(state, partial)
     partial.replace(path)
+
+
+def resume_checkpoint(
+    path: Path, model: Any, optimizer: Any, schedule: Any, device: Any, **plan: Any
+) -> dict[str, Any] | None:
+    """Restore the training state saved at ``path`` if it was saved under the same ``plan``
+    (e.g. total steps and data size); its other fields, or None when there is nothing to
+    resume."""
+    import torch
+
+    if not path.is_file():
+        return None
+    state: dict[str, Any] = torch.load(path, map_location=device, weights_only=False)
+    if any(state.get(key) != value for key, value in plan.items()):
+        return None
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    schedule.load_state_dict(state["schedule"])
+    return state
 
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
@@ -295,14 +320,12 @@ def train(args: argparse.Namespace, pairs: Sequence[Pair]) -> Any:
     )
     checkpoint = args.work / f"checkpoint-{args.layers}l.pt"
     step = 0
-    if checkpoint.is_file():
-        state = torch.load(checkpoint, map_location=device, weights_only=False)
-        if state["total"] == total and state["pairs"] == len(pairs):
-            model.load_state_dict(state["model"])
-            optimizer.load_state_dict(state["optimizer"])
-            schedule.load_state_dict(state["schedule"])
-            step = int(state["step"])
-            logger.info("resumed at step %d of %d", step, total)
+    state = resume_checkpoint(
+        checkpoint, model, optimizer, schedule, device, total=total, pairs=len(pairs)
+    )
+    if state is not None:
+        step = int(state["step"])
+        logger.info("resumed at step %d of %d", step, total)
     bce = torch.nn.BCEWithLogitsLoss()
     spans = torch.nn.CrossEntropyLoss(ignore_index=-100)
     model.train()
@@ -347,15 +370,7 @@ def train(args: argparse.Namespace, pairs: Sequence[Pair]) -> Any:
                 torch.save(snapshot, args.work / f"curve-{args.layers}l-{share}.pt")
         if step % CHECKPOINT_EVERY == 0 or step == total:
             save_checkpoint(
-                {
-                    "model": model.state_dict(),
-                    "optimizer": optimizer.state_dict(),
-                    "schedule": schedule.state_dict(),
-                    "step": step,
-                    "total": total,
-                    "pairs": len(pairs),
-                },
-                checkpoint,
+                checkpoint, model, optimizer, schedule, step=step, total=total, pairs=len(pairs)
             )
     model.eval()
     return model.cpu().float()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from tokenizers import Tokenizer
@@ -113,3 +114,31 @@ def test_held_out_questions_are_ranked_again_when_the_first_stage_changes(
     assert [a.question for a in heldout_again] == [a.question for a in heldout]
     assert [a.candidates for a in heldout_again] != [a.candidates for a in heldout]  # re-ranked
     assert "test/second" in (tmp_path / "work" / "first-stage.txt").read_text()
+
+
+def test_a_checkpoint_resumes_only_under_the_plan_it_was_saved_with(tmp_path: Path) -> None:
+    import torch
+
+    from bench.train_reader import resume_checkpoint, save_checkpoint
+
+    def parts() -> tuple[Any, Any, Any]:
+        model = torch.nn.Linear(3, 1)
+        optimizer = torch.optim.AdamW(model.parameters(), lr=0.1)
+        return model, optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 1.0)
+
+    model, optimizer, schedule = parts()
+    model(torch.ones(2, 3)).sum().backward()
+    optimizer.step()
+    schedule.step()
+    path = tmp_path / "checkpoint.pt"
+    save_checkpoint(path, model, optimizer, schedule, step=7, total=10, pairs=40)
+    assert not path.with_suffix(".partial").exists()
+
+    fresh = parts()
+    assert resume_checkpoint(path, *fresh, "cpu", total=12, pairs=40) is None  # another plan
+    assert not torch.equal(fresh[0].weight, model.weight)
+    state = resume_checkpoint(path, *fresh, "cpu", total=10, pairs=40)
+    assert state is not None and state["step"] == 7
+    assert torch.equal(fresh[0].weight, model.weight)
+    assert fresh[2].last_epoch == schedule.last_epoch
+    assert resume_checkpoint(tmp_path / "none.pt", *parts(), "cpu", total=10) is None
