@@ -43,7 +43,7 @@ def main() -> None:
     encoder = bench_encoder(args.backend)
     lines = [line.strip() for line in DEFAULT_ARTICLE.read_text("utf-8").splitlines()]
     lines = [line for line in lines if line]
-    line_vectors = encoder.encode_documents(lines)
+    line_vectors = encoder.encode_documents(lines).vectors
     lexical = LexicalIndex(lines)
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -45,8 +45,10 @@ CHECKS = 2000
 def revision_check_us(store: ArticleStore) -> float:
     """Median microseconds of one revision check (what each ask costs to follow writes)."""
     article = parse_text("A short story. It has two sentences.")
-    vectors = HashingEncoder(dim=384).encode_documents(["A short story.", "It has two sentences."])
-    store.save("probe", article, vectors, "probe", "now")
+    embedding = HashingEncoder(dim=384).encode_documents(
+        ["A short story.", "It has two sentences."]
+    )
+    store.save("probe", article, embedding, "probe", "now")
     timings = []
     for _ in range(CHECKS):
         started = time.perf_counter()

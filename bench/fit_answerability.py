@@ -105,9 +105,13 @@ def probes_for(
     unanswerable ones: with the answering paragraph removed, and asked of ``other``."""
     kind = {True: "answerable", False: "unanswerable"}
     out = [Probe(squad.title, kind[e.answerable], e.question, indexed, e.matrix) for e in examples]
+    # index_article's cache, seeded with what the full article already embedded.
     sentences = indexed.segmentation.sentences
-    texts = [search_text(s.text, s.kind) for s in sentences]
-    vectors = dict(zip(texts, indexed.vectors.reconstruct_n(0, len(sentences)), strict=True))
+    stored = indexed.vectors.reconstruct_n(0, len(sentences))
+    vectors = {
+        search_text(s.text, s.kind): (stored[i], indexed.tokens.select(np.array([i])))
+        for i, s in enumerate(sentences)
+    }
     starts, offset = [], 0
     for paragraph in squad.paragraphs:
         starts.append(offset)

@@ -98,7 +98,7 @@ def main() -> None:
     budgets = [int(b) for b in args.budgets.split(",")]
     configurations = encoders(paths, budgets, Settings().model_cache)
     # Compile and warm every path first; keep the first article's vectors to compare.
-    vectors = {name: e.encode_documents(articles[0]) for name, e in configurations.items()}
+    vectors = {name: e.encode_documents(articles[0]).vectors for name, e in configurations.items()}
     seconds = dict.fromkeys(configurations, 0.0)
     order = random.Random(0)
     for _ in range(args.rounds):

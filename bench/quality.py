@@ -11,8 +11,8 @@ without the held-out fold and without the question's own fold) plus the reader's
 training questions; ``--shipped-answerability`` scores the shipped one instead (and constructs
 no questions). Besides SQuAD v2.0's unanswerable questions, the held-out fold's constructed ones
 are scored too. The dense,
-BM25 and 50/50 blend reference rankers score the same citable sentences from the same feature
-matrices. Prints one JSON object; progress goes to stderr.
+BM25 and 50/50 blend reference rankers, and late interaction (MaxSim) alone, score the same
+citable sentences from the same feature matrices. Prints one JSON object; progress goes to stderr.
 
     .venv/bin/python -m bench.quality [--data ../shared/data] [--articles N] [--max-questions N]
         [--threshold F] [--dump rows.jsonl] [--shipped-answerability] [--model DIR]
@@ -121,10 +121,12 @@ def top_spans(indexed: IndexedArticle, scores: FloatArray) -> list[Span]:
 
 
 def reference_rankers(matrix: FloatArray) -> dict[str, FloatArray]:
-    """What peers ship by default, over the same sentences: dense, BM25, and their 50/50 blend."""
+    """What peers ship by default, over the same sentences: dense, BM25, and their 50/50 blend;
+    and late interaction (MaxSim) alone, one of the first stage's features."""
     dense = matrix[:, FEATURES.index("dense")]
     bm25 = matrix[:, FEATURES.index("bm25")]
-    return {"dense": dense, "bm25": bm25, "blend50": convex(dense, bm25, 0.5)}
+    late = matrix[:, FEATURES.index("late")]
+    return {"dense": dense, "bm25": bm25, "blend50": convex(dense, bm25, 0.5), "late": late}
 
 
 def percentile(values: Sequence[float], q: float) -> float:
@@ -167,7 +169,7 @@ def run(args: argparse.Namespace, dump: TextIO | None) -> dict[str, Any]:
     # Fitted per fold unless --shipped-answerability: the shipped one is not needed then.
     reader = bench_reader(args, answerability=args.shipped_answerability)
     started = time.perf_counter()
-    product, references = Tally(), {"dense": Tally(), "bm25": Tally(), "blend50": Tally()}
+    product, references = Tally(), {name: Tally() for name in ("dense", "bm25", "blend50", "late")}
     latencies: list[float] = []
     answered = declined = 0
     constructed = {"removed": [0, 0], "other": [0, 0]}  # declined, asked

@@ -4,7 +4,10 @@ Every article of ``../shared/data/train`` (SQuAD shape) is parsed and segmented 
 ingest would, embedded with the product's encoder and ranked by the shipped first stage, so the
 reader learns on the candidates it will see when serving: for each question, the sentences that
 hold a gold answer (with the answer's offsets inside the sentence) and the first stage's
-best-ranked wrong sentences as hard negatives. Held-out articles keep each question's top
+best-ranked wrong sentences as hard negatives, and for half the questions the answer sentence
+with the question altered so that it no longer answers it (``altered``: a name or number swapped
+for another of the article's, else negated), the kinds of unanswerable question SQuAD v2.0's
+writers made most. Held-out articles keep each question's top
 candidates with their first-stage scores, for fitting how the reader's scores are combined and
 for the answerability model: there each question is also asked of its article with the
 paragraph that answers it removed (unanswerable by construction).
@@ -17,6 +20,7 @@ from __future__ import annotations
 import json
 import logging
 import random
+import re
 import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
@@ -26,8 +30,9 @@ from typing import Any
 import numpy as np
 
 from bench.squad import read_jsonl
-from index.encoder import Encoder
+from index.encoder import Encoder, TokenVectors
 from index.features import confidence_features
+from index.lexical import STOPWORDS
 from index.ranker import RankerWeights
 from index.retriever import IndexedArticle, Retriever, assemble
 from index.store import build_faiss
@@ -53,6 +58,7 @@ HELD_OUT_SHARE = 0.25
 MAX_PARAGRAPHS = 20  # longer "articles" (the Reddit set is one) are cut into pieces this long
 MAX_QUOTE_CHARS = 400  # as bench/squad.py: a longer sentence does not point at the answer
 HARD_POOL = 8  # hard negatives are drawn from the first stage's best this many wrong sentences
+ALTERED_SHARE = 0.5  # questions that also give an altered (unanswerable) question as a negative
 KEEP = 8  # candidates kept per held-out question
 SEPARATOR = "\n\n"
 
@@ -133,6 +139,37 @@ def load(path: Path, source: str) -> list[TrainArticle]:
     return articles
 
 
+_SWAPPABLE = re.compile(r"\b(?:[A-Z][\w'’-]*|\d+(?:[.,]\d+)*)")
+_AUXILIARY = re.compile(
+    r"\b(is|was|are|were|did|does|do|has|have|had|can|could|will|would|should)\b(?! not\b)"
+)
+
+
+def altered(question: str, sentence: str, article: Sequence[str], rng: random.Random) -> str | None:
+    """The question changed so that ``sentence`` (which answers it) no longer does: a name or
+    number it shares with the sentence swapped for one of the article's that the sentence
+    lacks, else negated after its first auxiliary verb ("When was it not built?"); None when
+    neither applies. ``article``: the article's names and numbers."""
+    words = set(_SWAPPABLE.findall(sentence))
+    first = question.split(maxsplit=1)[0] if question.strip() else ""
+    shared = [w for w in _SWAPPABLE.findall(question) if w in words and w != first]
+    others = sorted(
+        {w for w in article if w not in words and w not in question and w.lower() not in STOPWORDS}
+    )
+    if shared and others:
+        old = rng.choice(shared)
+        kind = old[0].isdigit()
+        alike = [w for w in others if w[0].isdigit() == kind]
+        if alike:
+            return re.sub(rf"\b{re.escape(old)}(?![\w'’-])", rng.choice(alike), question, count=1)
+    if _NEGATION.search(question) is None and (verb := _AUXILIARY.search(question)):
+        return f"{question[: verb.end()]} not{question[verb.end() :]}"
+    return None
+
+
+_NEGATION = re.compile(r"\b(not|never|no|n't)\b", re.IGNORECASE)
+
+
 def held_out(article: TrainArticle) -> bool:
     """A stable quarter of the held-out source's articles, by title."""
     if article.source != HELD_OUT_SOURCE:
@@ -144,7 +181,7 @@ def index_article(
     title: str, text: str, encoder: Encoder, vectors: dict[str, Any]
 ) -> IndexedArticle | None:
     """The article indexed as an ingest would (None when nothing is citable); ``vectors``
-    caches sentence vectors by search text across calls."""
+    caches sentence vectors and token vectors by search text across calls."""
     try:
         article = parse_text(text, title=title)
     except ArticleQAError:
@@ -153,9 +190,12 @@ def index_article(
     texts = [search_text(s.text, s.kind) for s in segmentation.sentences]
     missing = sorted({t for t in texts if t not in vectors})
     if missing:
-        vectors.update(zip(missing, encoder.encode_documents(missing), strict=True))
-    matrix = np.vstack([np.zeros((0, encoder.dim), np.float32)] + [vectors[t] for t in texts])
-    indexed = assemble(title, article, segmentation, build_faiss(matrix), "")
+        embedding = encoder.encode_documents(missing)
+        for n, missed in enumerate(missing):
+            vectors[missed] = (embedding.vectors[n], embedding.tokens.select(np.array([n])))
+    matrix = np.vstack([np.zeros((0, encoder.dim), np.float32)] + [vectors[t][0] for t in texts])
+    tokens = TokenVectors.concat([vectors[t][1] for t in texts], encoder.dim)
+    indexed = assemble(title, article, segmentation, build_faiss(matrix), tokens, "")
     return indexed if indexed.candidates.size else None
 
 
@@ -174,7 +214,8 @@ class Miner:
         return scores, confidence_features(scores, matrix)
 
     def pairs(self, article: TrainArticle, negatives: int, random_negatives: int) -> Iterator[Pair]:
-        """Training pairs: each question's answer sentences and hard and random negatives."""
+        """Training pairs: each question's answer sentences, hard and random negatives, and
+        for ALTERED_SHARE of the questions an altered question with its answer sentence."""
         text = article.text
         if clean_text(text) != text.strip():
             return  # cleaning would move offsets; rare (carriage returns)
@@ -183,6 +224,7 @@ class Miner:
             return
         shift = text.index(indexed.article.text)
         sentences = [indexed.segmentation.sentences[i] for i in indexed.candidates]
+        swappable = _SWAPPABLE.findall(indexed.article.text)
         for _, question in article.questions:
             golds = [(a - shift, b - shift) for a, b in question.golds]
             scores, _ = self.first_stage(indexed, question.text)
@@ -199,6 +241,11 @@ class Miner:
                 s = sentences[i]
                 a, b = next((a, b) for a, b in golds if s.start <= a and b <= s.end)
                 yield Pair(question.text, s.text, True, (a - s.start, b - s.start), article.source)
+            if self.random.random() < ALTERED_SHARE:
+                s = sentences[min(positive)]
+                changed = altered(question.text, s.text, swappable, self.random)
+                if changed is not None:
+                    yield Pair(changed, s.text, False, None, article.source)
             wrong = [int(i) for i in order if int(i) not in positive]
             hard = wrong[:HARD_POOL]
             chosen = self.random.sample(hard, min(negatives, len(hard)))

@@ -57,7 +57,7 @@ def topics_and_queries(data: Path) -> tuple[Vectors, Vectors]:
     articles = load_articles(data, None, None)
     sentences = [s.text for a in articles for s in segment(parse_text(a.text)).sentences]
     questions = [q.text for a in articles for q in a.questions][:QUERIES]
-    return encoder.encode_documents(sentences), encoder.encode_queries(questions)
+    return encoder.encode_documents(sentences).vectors, encoder.encode_queries(questions)
 
 
 def synthetic(topics: Vectors, count: int, rng: np.random.Generator) -> Vectors:

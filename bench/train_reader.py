@@ -1,7 +1,7 @@
 """Train the reader (index/reader.py) from ../shared/data/train and write the files it ships.
 
     .venv/bin/python -m bench.train_reader [--train ../shared/data/train] [--work var/reader]
-        [--layers 3] [--epochs 1] [--questions N] [--out index/data]
+        [--layers 3] [--epochs 1] [--questions N] [--out index/data] [--refit]
 
 Stages, each cached in ``--work`` so a stopped run resumes where it was:
 1. mine: every training article is parsed, segmented, embedded and ranked by the shipped first
@@ -19,6 +19,10 @@ Stages, each cached in ``--work`` so a stopped run resumes where it was:
    the answerability model and threshold on the shared SQuAD dev half, its unanswerable and
    constructed questions, and the held-out questions of step 4 (the metrics of step 5 are of the
    model fitted in step 4; ``python -m bench.quality`` measures the shipped one).
+
+``--refit`` keeps the model in ``--out`` and redoes steps 4-6 only (mining just the held-out and
+QED questions): what a change of the first stage (encoder, features, ranker weights) needs, since
+the combination and answerability are fitted on its scores.
 
 Training code is offline tooling: the service only reads what it writes.
 """
@@ -138,6 +142,11 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument(
         "--no-refit", action="store_true", help="skip step 6 (bench.fit_answerability)"
     )
+    parser.add_argument(
+        "--refit",
+        action="store_true",
+        help="keep the model in --out; refit its combination and answerability only",
+    )
     return parser.parse_args(argv)
 
 
@@ -153,20 +162,19 @@ def mine(args: argparse.Namespace) -> tuple[list[Pair], list[Asked], list[Asked]
     """
     args.work.mkdir(parents=True, exist_ok=True)
     paths = {name: args.work / f"{name}.jsonl" for name in ("pairs", "heldout", "report")}
+    if args.refit:  # no training: the pairs are neither needed nor mined
+        paths.pop("pairs")
     encoder = bench_encoder("onnx")
     stage = f"{encoder.name} ranker {sha256(DEFAULT_WEIGHTS)[:12]}"
     stage_file = args.work / "first-stage.txt"
     # Caches from before the stage was recorded were mined with the stock MiniLM.
     mined = stage_file.read_text().strip() if stage_file.is_file() else "stock MiniLM"
     if all(p.is_file() for p in paths.values()) and mined == stage:
-        return read_pairs(paths["pairs"]), read_asked(paths["heldout"]), read_asked(paths["report"])
-    keep_pairs = paths["pairs"].is_file()
+        cached = read_pairs(paths["pairs"]) if "pairs" in paths else []
+        return cached, read_asked(paths["heldout"]), read_asked(paths["report"])
+    keep_pairs = "pairs" not in paths or paths["pairs"].is_file()
     if keep_pairs:
-        logger.info(
-            "first stage changed (%s -> %s): ranking held-out questions again",
-            mined,
-            stage,
-        )
+        logger.info("ranking the held-out and QED questions by %s (before: %s)", stage, mined)
     miner = Miner(encoder, RankerWeights.load(), seed=args.seed)
     articles: list[TrainArticle] = []
     for file, source in TRAIN_FILES:
@@ -174,7 +182,7 @@ def mine(args: argparse.Namespace) -> tuple[list[Pair], list[Asked], list[Asked]
     if keep_pairs:
         articles = [a for a in articles if held_out(a)]
     started = time.perf_counter()
-    pairs: list[Pair] = read_pairs(paths["pairs"]) if keep_pairs else []
+    pairs: list[Pair] = read_pairs(paths["pairs"]) if "pairs" in paths and keep_pairs else []
     heldout: list[Asked] = []
     for n, article in enumerate(articles):
         if held_out(article):
@@ -535,9 +543,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         keep = set(random.Random(args.seed).sample(questions, min(args.questions, len(questions))))
         pairs = [p for p in pairs if p.question in keep]
     logger.info("%d pairs, %d held-out, %d report questions", len(pairs), len(heldout), len(report))
+    target = args.out / MODEL_FILE
+    if args.refit:
+        refit(args, target, heldout, report, started)
+        return
     model = train(args, pairs)
     args.out.mkdir(parents=True, exist_ok=True)
-    target = args.out / MODEL_FILE
     export(model, target)
     from index.reader import ReaderSession
 
@@ -596,6 +607,11 @@ def main(argv: Sequence[str] | None = None) -> None:
             "learning_curve": curve,
         },
     }
+    write_config(args, config)
+
+
+def write_config(args: argparse.Namespace, config: dict[str, Any]) -> None:
+    """Write reader.json, print its provenance, and refit answerability unless told not to."""
     (args.out / "reader.json").write_text(json.dumps(config, indent=1) + "\n", encoding="utf-8")
     json.dump(config["provenance"], sys.stdout)
     sys.stdout.write("\n")
@@ -605,6 +621,47 @@ def main(argv: Sequence[str] | None = None) -> None:
         fit_answerability.main(
             ["--work", str(args.work), "--reader", str(args.out / "reader.json")]
         )
+
+
+def refit(
+    args: argparse.Namespace,
+    target: Path,
+    heldout: Sequence[Asked],
+    report: Sequence[Asked],
+    started: float,
+) -> None:
+    """Steps 4-6 for the model already in ``--out``, on the shipped first stage's rankings: its
+    training provenance is kept, the refit recorded beside it."""
+    from index.reader import ReaderSession
+
+    config_path = args.out / "reader.json"
+    config = json.loads(config_path.read_text(encoding="utf-8"))
+    if config.get("sha256") != sha256(target):
+        raise SystemExit(f"{target} does not match {config_path}; train it again")
+    session = ReaderSession(target, MAX_TOKENS)
+    first_confidence = RankerWeights.load().confidence
+    combined, answer, threshold = fit(session, heldout, first_confidence, args.candidates)
+    metrics = {
+        name: evaluate(
+            session, asked, combined, answer, first_confidence, threshold, args.candidates
+        )
+        for name, asked in (("heldout", heldout), ("qed_dev", report))
+    }
+    config.update(
+        candidates=args.candidates,
+        threshold=threshold,
+        combined=combined.to_json(),
+        answerability=answer.to_json(),
+    )
+    provenance = config["provenance"]
+    provenance["metrics"] = metrics
+    provenance["refit"] = {
+        "command": shlex.join(["python", "-m", "bench.train_reader", *sys.argv[1:]]),
+        "first_stage": (args.work / "first-stage.txt").read_text().strip(),
+        "machine": machine(),
+        "minutes": round((time.perf_counter() - started) / 60, 1),
+    }
+    write_config(args, config)
 
 
 if __name__ == "__main__":

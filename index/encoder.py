@@ -19,6 +19,7 @@ import re
 import shutil
 import tempfile
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Protocol
 
@@ -30,6 +31,8 @@ from qa.errors import ArticleQAError
 logger = logging.getLogger(__name__)
 
 Vectors = npt.NDArray[np.float32]
+# One text's unit token vectors (tokens x dim), from the same forward pass as its pooled vector.
+TokenMatrix = npt.NDArray[np.float32]
 Progress = Callable[[int, int], None]
 
 BUNDLED_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
@@ -50,6 +53,112 @@ class ModelUnavailableError(ArticleQAError):
     """The configured embedding model cannot be loaded from local files."""
 
 
+@dataclass(frozen=True, slots=True)
+class TokenVectors:
+    """Many texts' unit token vectors for late interaction (ColBERT's MaxSim), packed: int8 with
+    one scale per token (dim + 4 bytes a token), text i's tokens in rows
+    ``offsets[i]:offsets[i + 1]``, every text at least one token."""
+
+    data: npt.NDArray[np.int8]  # tokens x dim
+    scales: npt.NDArray[np.float32]  # per token: vector = data * scale
+    offsets: npt.NDArray[np.int64]  # texts + 1, from 0
+
+    def __len__(self) -> int:
+        return len(self.offsets) - 1
+
+    @classmethod
+    def empty(cls, dim: int) -> TokenVectors:
+        return cls(np.zeros((0, dim), np.int8), np.zeros(0, np.float32), np.zeros(1, np.int64))
+
+    def to_bytes(self) -> bytes:
+        """offsets (int64), scales (float32), data (int8, row-major): what the store keeps."""
+        return b"".join(
+            np.ascontiguousarray(a).tobytes() for a in (self.offsets, self.scales, self.data)
+        )
+
+    @classmethod
+    def from_bytes(cls, blob: bytes, texts: int, dim: int) -> TokenVectors:
+        """The inverse of ``to_bytes``; ValueError when the blob cannot be ``texts`` texts'."""
+        head = (texts + 1) * 8
+        if len(blob) < head:
+            raise ValueError(f"{len(blob):,} bytes cannot hold {texts} texts' token offsets")
+        offsets = np.frombuffer(blob, np.int64, texts + 1)
+        tokens = int(offsets[-1])
+        if (
+            offsets[0] != 0
+            or np.any(np.diff(offsets) < 1)
+            or len(blob) != head + tokens * (4 + dim)
+        ):
+            raise ValueError(f"{len(blob):,} bytes are not {texts} texts' token vectors")
+        scales = np.frombuffer(blob, np.float32, tokens, head)
+        data = np.frombuffer(blob, np.int8, tokens * dim, head + tokens * 4).reshape(tokens, dim)
+        return cls(data, scales, offsets)
+
+    def select(self, texts: npt.NDArray[np.int64]) -> TokenVectors:
+        """These texts' token vectors, in this order."""
+        starts = self.offsets[texts]
+        lengths = self.offsets[texts + 1] - starts
+        offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+        rows = np.arange(int(offsets[-1])) + np.repeat(starts - offsets[:-1], lengths)
+        return TokenVectors(self.data[rows], self.scales[rows], offsets)
+
+    @classmethod
+    def concat(cls, parts: Sequence[TokenVectors], dim: int) -> TokenVectors:
+        """The texts of ``parts`` one after the other."""
+        lengths = [np.diff(p.offsets) for p in parts]
+        return cls(
+            np.vstack([np.zeros((0, dim), np.int8), *(p.data for p in parts)]),
+            np.concatenate([np.zeros(0, np.float32), *(p.scales for p in parts)]),
+            np.concatenate([[0], np.cumsum(np.concatenate([[], *lengths]))]).astype(np.int64),
+        )
+
+    def best_matches(self, question: TokenMatrix) -> Vectors:
+        """Each question token's best cosine with each text's tokens (texts x question tokens):
+        their mean is late interaction's score (ColBERT's MaxSim)."""
+        if len(self) == 0:
+            return np.zeros((0, len(question)), np.float32)
+        similarity = (self.data.astype(np.float32) @ question.T) * self.scales[:, None]
+        return np.asarray(np.maximum.reduceat(similarity, self.offsets[:-1], axis=0), np.float32)
+
+
+def quantize(
+    tokens: npt.NDArray[np.float32],
+) -> tuple[npt.NDArray[np.int8], npt.NDArray[np.float32]]:
+    """Token vectors (any leading shape x dim) in int8 with one scale per vector."""
+    largest = np.abs(tokens).max(axis=-1)
+    scales = np.where(largest > 0, largest / 127.0, 1.0).astype(np.float32)
+    return np.rint(tokens / scales[..., None]).astype(np.int8), scales
+
+
+class TokenCollector:
+    """Packs texts' quantised token vectors, in text order, as an encoder produces them in any
+    order (so a big ingest never holds them in float): written in place, no copy at the end."""
+
+    def __init__(self, lengths: Sequence[int], dim: int) -> None:
+        """``lengths``: each text's number of tokens (at least one)."""
+        if any(n < 1 for n in lengths):
+            raise ValueError("every text needs at least one token vector")
+        self._offsets = np.concatenate([[0], np.cumsum(lengths, dtype=np.int64)]).astype(np.int64)
+        self._data = np.zeros((int(self._offsets[-1]), dim), np.int8)
+        self._scales = np.ones(int(self._offsets[-1]), np.float32)
+
+    def put(self, text: int, data: npt.NDArray[np.int8], scales: npt.NDArray[np.float32]) -> None:
+        """Text ``text``'s token vectors, as ``quantize`` gives them."""
+        rows = slice(int(self._offsets[text]), int(self._offsets[text + 1]))
+        self._data[rows], self._scales[rows] = data, scales
+
+    def packed(self) -> TokenVectors:
+        return TokenVectors(self._data, self._scales, self._offsets)
+
+
+@dataclass(frozen=True, slots=True)
+class Embedding:
+    """What an ingest stores per sentence: its pooled unit vector and its token vectors."""
+
+    vectors: Vectors  # texts x dim
+    tokens: TokenVectors
+
+
 class Encoder(Protocol):
     """What the index needs from an embedding model."""
 
@@ -58,9 +167,13 @@ class Encoder(Protocol):
 
     def encode_queries(self, texts: Sequence[str]) -> Vectors: ...
 
+    def encode_question(self, text: str) -> tuple[Vectors, TokenMatrix]:
+        """The question's pooled vector (1 x dim) and its unit token vectors."""
+        ...
+
     def encode_documents(
         self, texts: Sequence[str], progress: Progress | None = None
-    ) -> Vectors: ...
+    ) -> Embedding: ...
 
 
 def resolve_model_path(name: str, cache_dir: Path = DEFAULT_CACHE) -> Path:
@@ -136,39 +249,56 @@ def assemble_shipped(cache_dir: Path, card: Path = SHIPPED_ENCODER) -> Path:
 
 def encode_in_chunks(
     texts: Sequence[str],
-    encode: Callable[[Sequence[str]], Vectors],
+    encode: Callable[[Sequence[str]], tuple[Vectors, list[TokenMatrix]]],
     dim: int,
     chunk: int,
     progress: Progress | None,
-) -> Vectors:
+) -> Embedding:
     """Encode ``chunk`` texts at a time, reporting progress after each chunk."""
     parts = [np.zeros((0, dim), dtype=np.float32)]
+    tokens = []
     for i in range(0, len(texts), chunk):
-        parts.append(encode(texts[i : i + chunk]))
+        vectors, matrices = encode(texts[i : i + chunk])
+        parts.append(vectors)
+        collector = TokenCollector([len(m) for m in matrices], dim)
+        for n, matrix in enumerate(matrices):
+            collector.put(n, *quantize(matrix))
+        tokens.append(collector.packed())
         if progress:
             progress(min(i + chunk, len(texts)), len(texts))
-    return np.vstack(parts)
+    return Embedding(np.vstack(parts), TokenVectors.concat(tokens, dim))
 
 
 class HashingEncoder:
-    """Deterministic bag-of-words encoder for tests: shared words give similar vectors."""
+    """Deterministic bag-of-words encoder for tests: shared words give similar vectors, and a
+    word's token vector is its hashed one-hot vector."""
 
     def __init__(self, dim: int = 64, name: str = "test/hashing") -> None:
         self.name = name
         self.dim = dim
 
-    def _vector(self, text: str) -> Vectors:
-        vector = np.zeros(self.dim, dtype=np.float32)
-        for word in re.findall(r"\w+", text.lower()):
+    def _tokens(self, text: str) -> TokenMatrix:
+        """One row per word (one zero row for a text without words)."""
+        words = re.findall(r"\w+", text.lower())
+        tokens = np.zeros((max(len(words), 1), self.dim), dtype=np.float32)
+        for row, word in enumerate(words):
             digest = hashlib.blake2b(word.encode(), digest_size=8).digest()
-            vector[int.from_bytes(digest[:4], "little") % self.dim] += 1.0
+            tokens[row, int.from_bytes(digest[:4], "little") % self.dim] = 1.0
+        return tokens
+
+    def _vector(self, text: str) -> Vectors:
+        vector = np.asarray(self._tokens(text).sum(axis=0), dtype=np.float32)
         norm = float(np.linalg.norm(vector))
         return vector / norm if norm else vector
 
     def encode_queries(self, texts: Sequence[str]) -> Vectors:
         return np.vstack([np.zeros((0, self.dim), np.float32), *map(self._vector, texts)])
 
-    def encode_documents(self, texts: Sequence[str], progress: Progress | None = None) -> Vectors:
-        if progress:
-            progress(len(texts), len(texts))
-        return self.encode_queries(texts)
+    def encode_question(self, text: str) -> tuple[Vectors, TokenMatrix]:
+        return self.encode_queries([text]), self._tokens(text)
+
+    def encode_documents(self, texts: Sequence[str], progress: Progress | None = None) -> Embedding:
+        def encode(chunk: Sequence[str]) -> tuple[Vectors, list[TokenMatrix]]:
+            return self.encode_queries(chunk), [self._tokens(t) for t in chunk]
+
+        return encode_in_chunks(texts, encode, self.dim, max(len(texts), 1), progress)

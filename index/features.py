@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from index.encoder import TokenMatrix, TokenVectors
 from index.fusion import minmax
 from index.lexical import LexicalIndex, tokenize
 from qa.answertype import AnswerType, names, question_types, sentence_types
@@ -22,16 +23,22 @@ FloatArray = npt.NDArray[np.float32]
 
 FEATURES: tuple[str, ...] = (
     "dense", "dense_mm", "dense_z", "dense_top",
+    "late", "late_mm", "late_z",
     "bm25", "bm25_mm", "bm25_z", "bm25_top",
     "block_dense_mm", "block_bm25_mm", "neighbour_dense_mm", "neighbour_bm25_mm",
+    "block_late_mm", "neighbour_late_mm",
     "overlap", "novel_log", "length_log",
     "wants_date_has", "wants_number_has", "wants_name_has", "wants_cause_has",
 )  # fmt: skip
 # Question-level evidence that the article answers at all: raw levels, unlike normalised scores,
 # are comparable across questions.
 CONFIDENCE_FEATURES: tuple[str, ...] = (
-    "top_score", "score_gap", "top_dense", "top_bm25", "max_dense", "max_bm25",
+    "top_score", "score_gap", "top_dense", "top_bm25", "max_dense", "max_bm25", "max_late",
 )  # fmt: skip
+# Late interaction (MaxSim) is computed for the sentences of this many best cosines, the rest
+# scoring the lowest of them: its cost stays bounded on long articles, and a sentence outside
+# them is not among the first few anyway.
+LATE_POOL = 64
 _TYPES = (AnswerType.DATE, AnswerType.NUMBER, AnswerType.CAUSE)
 
 
@@ -85,10 +92,31 @@ def _best_neighbour(x: FloatArray, blocks: npt.NDArray[np.int64]) -> FloatArray:
     )
 
 
-def question_features(
-    question: str, dense: FloatArray, lexical: FloatArray, facts: SentenceFacts
+def late_interaction(
+    tokens: TokenVectors,
+    question: TokenMatrix,
+    dense: FloatArray,
+    candidates: npt.NDArray[np.int64],
 ) -> FloatArray:
-    """Feature matrix (candidates x FEATURES) for one question."""
+    """Late interaction (ColBERT's MaxSim: each question token's best cosine in the sentence,
+    averaged) of each candidate (``candidates``: their rows in ``tokens``) with the question's
+    token vectors, over the LATE_POOL best by ``dense`` cosine (of the candidates)."""
+    pool = np.argsort(-dense, kind="stable")[:LATE_POOL]
+    scores = tokens.select(candidates[pool]).best_matches(question).mean(axis=1)
+    late = np.full(dense.size, scores.min() if scores.size else 0.0, dtype=np.float32)
+    late[pool] = scores
+    return late
+
+
+def question_features(
+    question: str,
+    dense: FloatArray,
+    late: FloatArray,
+    lexical: FloatArray,
+    facts: SentenceFacts,
+) -> FloatArray:
+    """Feature matrix (candidates x FEATURES) for one question: ``dense`` its cosine with each
+    candidate, ``late`` their MaxSim (``late_interaction``), ``lexical`` their BM25."""
     n = dense.size
     dense_mm, lexical_mm = minmax(dense), minmax(lexical)
     block_lexical = facts.block_lexical.scores(question)[facts.blocks]
@@ -104,9 +132,11 @@ def question_features(
     date, number, cause = (facts.types[:, i].astype(np.float32) for i in range(3))
     columns = [
         dense, dense_mm, _zscore(dense), (dense == dense.max()).astype(np.float32),
+        late, minmax(late), _zscore(late),
         lexical, lexical_mm, _zscore(lexical), (lexical == lexical.max()).astype(np.float32),
         minmax(_block_mean(dense, facts.blocks)), minmax(block_lexical),
         _best_neighbour(dense_mm, facts.blocks), _best_neighbour(lexical_mm, facts.blocks),
+        minmax(_block_mean(late, facts.blocks)), _best_neighbour(minmax(late), facts.blocks),
         overlap, novel, facts.length_log,
         date * (AnswerType.DATE in wants), number * (AnswerType.NUMBER in wants),
         new_name * (AnswerType.NAME in wants), cause * (AnswerType.CAUSE in wants),
@@ -122,6 +152,8 @@ def confidence_features(scores: npt.NDArray[np.float64], matrix: FloatArray) -> 
     top = int(order[0])
     gap = float(scores[top] - scores[order[1]]) if scores.size > 1 else 0.0
     dense, bm25 = matrix[:, FEATURES.index("dense")], matrix[:, FEATURES.index("bm25")]
+    late = matrix[:, FEATURES.index("late")]
     return np.array(
-        [scores[top], gap, dense[top], bm25[top], dense.max(), bm25.max()], dtype=np.float32
+        [scores[top], gap, dense[top], bm25[top], dense.max(), bm25.max(), late.max()],
+        dtype=np.float32,
     )

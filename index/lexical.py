@@ -21,7 +21,7 @@ _STEMMER = Stemmer.Stemmer("english")
 # the same tokens (checked on every SQuAD text) without its per-call progress-bar set-up, which
 # cost more than the analysis itself on a one-line question.
 _TOKEN = re.compile(r"(?u)\b\w\w+\b")
-_STOPWORDS = frozenset(STOPWORDS_EN)
+STOPWORDS = frozenset(STOPWORDS_EN)
 # bm25s sets its own logger to DEBUG on import; put it back to the usual default so every index
 # build does not print a line.
 logging.getLogger("bm25s").setLevel(logging.WARNING)
@@ -30,7 +30,7 @@ logging.getLogger("bm25s").setLevel(logging.WARNING)
 def tokenize(texts: Sequence[str]) -> list[list[str]]:
     """Lower-case, drop English stop words, stem: the same analysis for documents and queries."""
     return [
-        _STEMMER.stemWords([w for w in _TOKEN.findall(text.lower()) if w not in _STOPWORDS])
+        _STEMMER.stemWords([w for w in _TOKEN.findall(text.lower()) if w not in STOPWORDS])
         for text in texts
     ]
 

@@ -111,9 +111,10 @@ class Library:
         """
         segmentation = segment(article)
         texts = [search_text(s.text, s.kind) for s in segmentation.sentences]
-        vectors = self.encoder.encode_documents(texts, progress)
-        indexed = assemble(article_id, article, segmentation, build_faiss(vectors), created)
-        revision = self.store.save(article_id, article, vectors, self.encoder.name, created)
+        embedding = self.encoder.encode_documents(texts, progress)
+        vectors = build_faiss(embedding.vectors)
+        indexed = assemble(article_id, article, segmentation, vectors, embedding.tokens, created)
+        revision = self.store.save(article_id, article, embedding, self.encoder.name, created)
         with self._lock:
             self._cache[article_id] = (revision, indexed)
         return indexed
@@ -186,7 +187,9 @@ class Library:
         if len(segmentation.sentences) != stored.index.ntotal:
             logger.warning("index of %r does not match its text; rebuilding it", article_id)
             return self._index(article_id, stored.article, stored.created)
-        indexed = assemble(article_id, stored.article, segmentation, stored.index, stored.created)
+        indexed = assemble(
+            article_id, stored.article, segmentation, stored.index, stored.tokens, stored.created
+        )
         with self._lock:
             self._cache[article_id] = (stored.revision, indexed)
         return indexed

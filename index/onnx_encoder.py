@@ -8,7 +8,8 @@ bfloat16 on the CPU's matrix units (AMX) where it has them: about 1.8x the int8 
 to the float model. On a CPU without AMX, ingests use the int8 copy too, on one single-thread
 session per ingest thread (faster there than bf16 on AVX-512 BF16). Serving imports no
 PyTorch, so start-up is fast. Vectors differ slightly from the float model's, so the encoder has
-its own name and stored vectors are rebuilt on a switch.
+its own name and stored vectors are rebuilt on a switch. The graph also gives every token's unit
+vector (the last layer's states, normalised), for late interaction (``TokenVectors``).
 """
 
 from __future__ import annotations
@@ -32,21 +33,26 @@ import numpy.typing as npt
 from index.encoder import (
     DEFAULT_CACHE,
     DEFAULT_MODEL,
+    Embedding,
     ModelUnavailableError,
     Progress,
+    TokenCollector,
+    TokenMatrix,
     Vectors,
+    quantize,
     resolve_model_path,
 )
 
 logger = logging.getLogger(__name__)
 
 # Bump when the export or quantisation changes: cached files are then rebuilt.
-EXPORT_VERSION = 2
+EXPORT_VERSION = 3  # 3: token vectors as a second output
 BACKEND_SUFFIX = "#onnx-int8"
 # Vectors stored by the bf16 OpenVINO path carry this too: they are not the int8 path's.
 BF16_SUFFIX = "+openvino-bf16"
 FLOAT_FILE, INT8_FILE = "model-float.onnx", "model-int8.onnx"
 _INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+_OUTPUTS = ("embedding", "tokens")
 _WIDTH_STEP = 8  # ingest batch widths are multiples of this many tokens
 
 
@@ -110,11 +116,13 @@ def export(model_path: Path, target: Path) -> None:
             else:
                 weights = mask.unsqueeze(-1).to(states.dtype)
                 pooled = (states * weights).sum(1) / weights.sum(1).clamp(min=1e-9)
-            return torch.nn.functional.normalize(pooled, dim=-1)
+            normalize = torch.nn.functional.normalize
+            return normalize(pooled, dim=-1), normalize(states, dim=-1)
 
     target.mkdir(parents=True, exist_ok=True)
     example = torch.ones((1, 8), dtype=torch.int64)
-    axes = {name: {0: "batch", 1: "tokens"} for name in _INPUTS} | {"embedding": {0: "batch"}}
+    axes = {name: {0: "batch", 1: "tokens"} for name in (*_INPUTS, "tokens")}
+    axes["embedding"] = {0: "batch"}
     with tempfile.TemporaryDirectory(dir=target) as tmp, warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notices
         float_path = Path(tmp) / "float.onnx"
@@ -123,7 +131,7 @@ def export(model_path: Path, target: Path) -> None:
             (example, example, torch.zeros_like(example)),
             str(float_path),
             input_names=list(_INPUTS),
-            output_names=["embedding"],
+            output_names=list(_OUTPUTS),
             dynamic_axes=axes,
             opset_version=17,
             dynamo=False,
@@ -148,8 +156,30 @@ def quantize_int8(float_path: Path, target: Path) -> None:
 
 Feeds = dict[str, npt.NDArray[np.int64]]
 Rows = npt.NDArray[np.intp]
-# Runs ``feeds(rows)`` for every batch of rows and writes each batch's vectors into ``out[rows]``.
-Runner = Callable[[Sequence[Rows], Callable[[Rows], Feeds], Vectors, Progress | None], None]
+
+
+class Batches:
+    """Where a runner's batches go: each row's pooled vector into ``vectors`` and its token
+    vectors (as many as it has tokens) into ``tokens``."""
+
+    def __init__(self, lengths: Sequence[int], dim: int) -> None:
+        self.lengths = lengths
+        self.vectors = np.empty((len(lengths), dim), dtype=np.float32)
+        self.tokens = TokenCollector(lengths, dim)
+
+    def put(self, rows: Rows, pooled: Vectors, states: npt.NDArray[np.float32]) -> None:
+        self.vectors[rows] = pooled
+        data, scales = quantize(states)  # the whole batch at once; padding is cut off below
+        for row, text in enumerate(rows):
+            n = self.lengths[text]
+            self.tokens.put(int(text), data[row, :n], scales[row, :n])
+
+    def embedding(self) -> Embedding:
+        return Embedding(self.vectors, self.tokens.packed())
+
+
+# Runs ``feeds(rows)`` for every batch of rows and hands each batch's outputs to ``out.put``.
+Runner = Callable[[Sequence[Rows], Callable[[Rows], Feeds], Batches, Progress | None], None]
 
 
 def token_batches(lengths: Sequence[int], budget: int, multiple: int) -> list[Rows]:
@@ -214,7 +244,7 @@ class Int8Documents:
         self,
         batches: Sequence[Rows],
         feeds: Callable[[Rows], Feeds],
-        out: Vectors,
+        out: Batches,
         progress: Progress | None,
     ) -> None:
         pending, lock, done = iter(batches), threading.Lock(), [0]
@@ -225,11 +255,11 @@ class Int8Documents:
                     rows = next(pending, None)
                 if rows is None:
                     return
-                out[rows] = _run(session, feeds(rows))  # ONNX Runtime releases the GIL
+                out.put(rows, *_run(session, feeds(rows)))  # ONNX Runtime releases the GIL
                 with lock:
                     done[0] += len(rows)
                     if progress:
-                        progress(done[0], len(out))
+                        progress(done[0], len(out.lengths))
 
         workers = [threading.Thread(target=work, args=(s,)) for s in self._sessions[1:]]
         for worker in workers:
@@ -271,7 +301,7 @@ class OpenVinoDocuments:
         self,
         batches: Sequence[Rows],
         feeds: Callable[[Rows], Feeds],
-        out: Vectors,
+        out: Batches,
         progress: Progress | None,
     ) -> None:
         import openvino
@@ -279,7 +309,7 @@ class OpenVinoDocuments:
         done, counting = [0], threading.Lock()
 
         def finished(request: Any, rows: Rows) -> None:  # on an OpenVINO thread
-            out[rows] = request.get_output_tensor(0).data
+            out.put(rows, request.get_output_tensor(0).data, request.get_output_tensor(1).data)
             with counting:
                 done[0] += len(rows)
 
@@ -289,7 +319,7 @@ class OpenVinoDocuments:
             for rows in batches:
                 queue.start_async(feeds(rows), rows)  # waits for a free stream
                 if progress:
-                    progress(done[0], len(out))
+                    progress(done[0], len(out.lengths))
             queue.wait_all()
             del queue  # its requests hold buffers too
             # OpenVINO keeps buffers for the batch shapes it has seen (about 90 MB after the
@@ -316,9 +346,10 @@ def cpu_session(path: Path, threads: int) -> Any:
     return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
-def _run(session: Any, feeds: Feeds) -> Vectors:
-    (vectors,) = session.run(["embedding"], feeds)
-    return np.asarray(vectors, dtype=np.float32)
+def _run(session: Any, feeds: Feeds) -> tuple[Vectors, npt.NDArray[np.float32]]:
+    """Pooled vectors (batch x dim) and token vectors (batch x width x dim)."""
+    vectors, tokens = session.run(list(_OUTPUTS), feeds)
+    return np.asarray(vectors, dtype=np.float32), np.asarray(tokens, dtype=np.float32)
 
 
 class OnnxEncoder:
@@ -367,13 +398,19 @@ class OnnxEncoder:
 
     def encode_queries(self, texts: Sequence[str]) -> Vectors:
         encodings = self._tokenizer.encode_batch(list(texts))
-        return _run(self._queries, _feeds(encodings, np.arange(len(encodings))))
+        return _run(self._queries, _feeds(encodings, np.arange(len(encodings))))[0]
 
-    def encode_documents(self, texts: Sequence[str], progress: Progress | None = None) -> Vectors:
+    def encode_question(self, text: str) -> tuple[Vectors, TokenMatrix]:
+        encoding = self._tokenizer.encode(text)
+        vectors, tokens = _run(self._queries, _feeds([encoding], np.arange(1)))
+        return vectors, tokens[0]
+
+    def encode_documents(self, texts: Sequence[str], progress: Progress | None = None) -> Embedding:
         encodings = self._tokenizer.encode_batch(list(texts))
-        batches = token_batches([len(e.ids) for e in encodings], self._batch_tokens, _WIDTH_STEP)
-        out = np.empty((len(texts), self.dim), dtype=np.float32)
+        lengths = [len(e.ids) for e in encodings]
+        batches = token_batches(lengths, self._batch_tokens, _WIDTH_STEP)
+        out = Batches(lengths, self.dim)
         self._documents(batches, lambda rows: _feeds(encodings, rows, _WIDTH_STEP), out, progress)
         if progress:
             progress(len(texts), len(texts))
-        return out
+        return out.embedding()

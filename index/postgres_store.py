@@ -46,8 +46,13 @@ CREATE TABLE IF NOT EXISTS articles (
     segmenter_version INTEGER NOT NULL,
     sentences         INTEGER NOT NULL,
     vectors           BYTEA NOT NULL,
-    vectors_sha256    TEXT NOT NULL
+    vectors_sha256    TEXT NOT NULL,
+    tokens            BYTEA,
+    tokens_sha256     TEXT
 );
+-- Version 2 added the token vectors' columns.
+ALTER TABLE articles ADD COLUMN IF NOT EXISTS tokens BYTEA;
+ALTER TABLE articles ADD COLUMN IF NOT EXISTS tokens_sha256 TEXT;
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BIGINT NOT NULL);
 INSERT INTO meta VALUES ('generation', 0) ON CONFLICT DO NOTHING;
 CREATE OR REPLACE FUNCTION article_qa_bump_generation() RETURNS trigger LANGUAGE plpgsql AS $$

@@ -1,9 +1,10 @@
 """Question -> ranked sentences: the one place ranking decisions live.
 
-Every citable sentence gets dense (MiniLM cosine through FAISS), keyword (BM25) and context
-features (index/features.py); a logistic-regression ranker trained on SQuAD with article-wise
-cross-validation (index/ranker.py) orders them, and a second logistic model turns the top scores
-into the probability that the article answers the question at all. With the reader
+Every citable sentence gets dense (MiniLM cosine through FAISS), late-interaction (MaxSim over
+the stored token vectors), keyword (BM25) and context features (index/features.py); a
+logistic-regression ranker trained on SQuAD with article-wise cross-validation (index/ranker.py)
+orders them, and a second logistic model turns the top scores into the probability that the
+article answers the question at all. With the reader
 (index/reader.py), the first stage's best few sentences are then read with the question: the
 reader's relevance reorders them, gives each its answer span, and its scores decide whether the
 article answers.
@@ -17,11 +18,12 @@ import faiss
 import numpy as np
 import numpy.typing as npt
 
-from index.encoder import Encoder
+from index.encoder import Encoder, TokenVectors
 from index.features import (
     FloatArray,
     SentenceFacts,
     confidence_features,
+    late_interaction,
     question_features,
 )
 from index.lexical import LexicalIndex
@@ -39,6 +41,7 @@ class IndexedArticle:
     article: Article
     segmentation: Segmentation
     vectors: faiss.Index
+    tokens: TokenVectors  # of every sentence, as ``vectors``
     lexical: LexicalIndex
     facts: SentenceFacts
     candidates: npt.NDArray[np.int64]  # indices of citable sentences, in article order
@@ -50,9 +53,11 @@ def assemble(
     article: Article,
     segmentation: Segmentation,
     vectors: faiss.Index,
+    tokens: TokenVectors,
     created: str,
 ) -> IndexedArticle:
-    """Build the keyword index and sentence facts over the citable sentences."""
+    """Build the keyword index and sentence facts over the citable sentences; ``vectors`` and
+    ``tokens`` are every sentence's."""
     sentences = segmentation.sentences
     candidates = np.array([s.index for s in sentences if s.kind.citable], dtype=np.int64)
     texts = [search_text(sentences[i].text, sentences[i].kind) for i in candidates]
@@ -67,6 +72,7 @@ def assemble(
         article=article,
         segmentation=segmentation,
         vectors=vectors,
+        tokens=tokens,
         lexical=LexicalIndex(texts),
         facts=SentenceFacts.of(
             texts,
@@ -100,14 +106,15 @@ class Retriever:
 
     def features(self, indexed: IndexedArticle, question: str) -> FloatArray:
         """The feature matrix (citable sentences x FEATURES) for a question."""
-        query = self.encoder.encode_queries([question])
+        query, tokens = self.encoder.encode_question(question)
         total = indexed.vectors.ntotal
         scores, ids = indexed.vectors.search(query, total)
         cosine = np.zeros(total, dtype=np.float32)
         cosine[ids[0]] = scores[0]
-        return question_features(
-            question, cosine[indexed.candidates], indexed.lexical.scores(question), indexed.facts
-        )
+        dense = cosine[indexed.candidates]
+        late = late_interaction(indexed.tokens, tokens, dense, indexed.candidates)
+        lexical = indexed.lexical.scores(question)
+        return question_features(question, dense, late, lexical, indexed.facts)
 
     def rank(self, indexed: IndexedArticle, question: str) -> Ranking:
         """Score every citable sentence; hits are sorted best first."""

@@ -1,11 +1,12 @@
 """Persist articles and their sentence vectors: SQLite by default, PostgreSQL for a fleet.
 
-One row per article holds the text, its blocks and metadata (the source of truth) and the float32
-sentence vectors with what they were built with. Both backends make every save and delete a single
-atomic, durable transaction: a process killed at any moment leaves the article as it was before or
-after, never in between, and a counter in the same transaction (a trigger) tells archive-wide
-search that something changed. The schema carries a version; a database written by a newer
-article-qa is refused rather than misread.
+One row per article holds the text, its blocks and metadata (the source of truth), the float32
+sentence vectors with what they were built with, and the sentences' int8 token vectors (what late
+interaction scores; ``index.encoder.TokenVectors``). Both backends make every save and delete a
+single atomic, durable transaction: a process killed at any moment leaves the article as it was
+before or after, never in between, and a counter in the same transaction (a trigger) tells
+archive-wide search that something changed. The schema carries a version; a database written by
+a newer article-qa is refused rather than misread.
 
 ``SqliteStore`` is one file, ``<data_dir>/articles.db``, in WAL mode, so readers in other processes
 (the CLI, more server workers) read while one writes. ``PostgresStore`` (``index.postgres_store``)
@@ -39,7 +40,7 @@ from typing import Any
 import faiss
 import numpy as np
 
-from index.encoder import Vectors
+from index.encoder import Embedding, TokenVectors, Vectors
 from qa.errors import ArticleNotFoundError, IndexMismatchError
 from qa.models import Article, Block, Kind
 
@@ -49,7 +50,8 @@ DB_NAME = "articles.db"
 # Bump when qa.segment changes how text is cut: stored vectors are then rebuilt.
 SEGMENTER_VERSION = 2
 # Bump when the tables change, with a migration from the previous version in each backend.
-SCHEMA_VERSION = 1
+# 2: token vectors (rows of version 1 have none, so they are rebuilt once).
+SCHEMA_VERSION = 2
 # Every column of an article row, in table order (what ``migrate`` copies).
 COLUMNS = (
     "id",
@@ -68,11 +70,16 @@ COLUMNS = (
     "sentences",
     "vectors",
     "vectors_sha256",
+    "tokens",
+    "tokens_sha256",
 )
 ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 
 # Rows whose vectors fit an encoder: (model, dim, segmenter version) as parameters.
-_FITS = "model = ? AND dim = ? AND segmenter_version = ? AND length(vectors) = sentences * dim * 4"
+_FITS = (
+    "model = ? AND dim = ? AND segmenter_version = ? AND length(vectors) = sentences * dim * 4 "
+    "AND tokens IS NOT NULL"
+)
 _INSERT = f"INSERT INTO articles ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
 _UPSERT = f"{_INSERT} ON CONFLICT (id) DO UPDATE SET " + ", ".join(
     f"{name} = excluded.{name}" for name in COLUMNS if name != "id"
@@ -97,7 +104,9 @@ CREATE TABLE IF NOT EXISTS articles (
     segmenter_version INTEGER NOT NULL,
     sentences         INTEGER NOT NULL,
     vectors           BLOB NOT NULL,     -- float32, sentences x dim, row-major
-    vectors_sha256    TEXT NOT NULL
+    vectors_sha256    TEXT NOT NULL,
+    tokens            BLOB,              -- TokenVectors.to_bytes(); NULL: to be rebuilt
+    tokens_sha256     TEXT
 ) STRICT;
 -- generation: bumped in the same transaction as every write (archive-wide search follows it);
 -- schema_version: what the tables look like.
@@ -138,6 +147,7 @@ class Stored:
 
     article: Article
     index: faiss.Index
+    tokens: TokenVectors
     created: str
     revision: str
 
@@ -279,12 +289,14 @@ class ArticleStore(ABC):
         return self.revision(article_id) is not None
 
     def save(
-        self, article_id: str, article: Article, vectors: Vectors, model: str, created: str
+        self, article_id: str, article: Article, embedding: Embedding, model: str, created: str
     ) -> str:
         """Insert or replace an article in one transaction; returns its new revision."""
         if not valid_id(article_id):
             raise ArticleNotFoundError(f"no article with id {article_id[:80]!r}")
+        vectors = embedding.vectors
         data = np.ascontiguousarray(vectors, dtype=np.float32).tobytes()
+        tokens = embedding.tokens.to_bytes()
         row: dict[str, Any] = {
             "id": article_id,
             "revision": uuid.uuid4().hex,
@@ -302,6 +314,8 @@ class ArticleStore(ABC):
             "sentences": len(vectors),
             "vectors": data,
             "vectors_sha256": checksum(data),
+            "tokens": tokens,
+            "tokens_sha256": checksum(tokens),
         }
         self._write(_UPSERT, [[row[name] for name in COLUMNS]])
         return str(row["revision"])
@@ -340,7 +354,16 @@ class ArticleStore(ABC):
         if len(data) != row["sentences"] * dim * 4 or row["vectors_sha256"] != checksum(data):
             raise stale(f"its vectors are damaged ({len(data):,} bytes for {row['sentences']})")
         vectors = np.frombuffer(data, dtype=np.float32).reshape(row["sentences"], dim)
-        return Stored(article, build_faiss(vectors), created, str(row["revision"]))
+        if row["tokens"] is None:
+            raise stale("it has no token vectors (stored by an older version)")
+        blob = bytes(row["tokens"])
+        try:
+            if row["tokens_sha256"] != checksum(blob):
+                raise ValueError("checksum mismatch")
+            tokens = TokenVectors.from_bytes(blob, row["sentences"], dim)
+        except ValueError as exc:
+            raise stale(f"its token vectors are damaged ({exc})") from exc
+        return Stored(article, build_faiss(vectors), tokens, created, str(row["revision"]))
 
 
 def copy_articles(
@@ -412,7 +435,8 @@ class SqliteStore(ArticleStore):
     def _migrate(self) -> None:
         """Create the tables, or bring an older database to this schema, in one transaction.
 
-        Databases from before the version was recorded have version 1's tables.
+        Databases from before the version was recorded have version 1's tables; version 2 added
+        the token vectors' columns.
         """
         self._db.execute("BEGIN IMMEDIATE")
         try:
@@ -424,6 +448,10 @@ class SqliteStore(ArticleStore):
                 version = None if row is None else int(row["value"])
             if version is not None and version > SCHEMA_VERSION:
                 raise newer_schema(str(self.path), version)
+            columns = {row["name"] for row in self._db.execute("PRAGMA table_info(articles)")}
+            if columns and "tokens" not in columns:
+                self._db.execute("ALTER TABLE articles ADD COLUMN tokens BLOB")
+                self._db.execute("ALTER TABLE articles ADD COLUMN tokens_sha256 TEXT")
             for statement in SCHEMA.split(";\n"):
                 if statement.strip():
                     self._db.execute(statement)
@@ -503,7 +531,7 @@ class SqliteStore(ArticleStore):
                 db.executemany(
                     "INSERT OR IGNORE INTO articles VALUES (:id, :revision, :created, :title, "
                     ":url, :byline, :publisher, :text, :text_sha256, :blocks, '', 0, 0, 0, "
-                    "x'', '')",
+                    "x'', '', NULL, NULL)",
                     rows,
                 )
             except BaseException:

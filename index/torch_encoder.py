@@ -9,6 +9,7 @@ import logging
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -16,8 +17,10 @@ from index.encoder import (
     DEFAULT_CACHE,
     DEFAULT_MODEL,
     PROGRESS_CHUNK,
+    Embedding,
     ModelUnavailableError,
     Progress,
+    TokenMatrix,
     Vectors,
     encode_in_chunks,
     resolve_model_path,
@@ -57,18 +60,31 @@ class SentenceTransformerEncoder:
         self.dim = int(dim)
         self._batch_size = batch_size
 
-    def _encode(self, texts: Sequence[str]) -> Vectors:
-        vectors = self._model.encode(
+    def _encode(self, texts: Sequence[str]) -> tuple[Vectors, list[TokenMatrix]]:
+        """Unit pooled vectors and each text's unit token vectors, from one forward pass."""
+        if not texts:
+            return np.zeros((0, self.dim), np.float32), []
+        out: list[dict[str, Any]] = self._model.encode(  # type: ignore[assignment]
             list(texts),
             batch_size=self._batch_size,
-            normalize_embeddings=True,
-            convert_to_numpy=True,
+            output_value=None,
+            convert_to_numpy=False,
             show_progress_bar=False,
         )
-        return np.asarray(vectors, dtype=np.float32)
+        pooled = np.stack([o["sentence_embedding"].float().numpy() for o in out])
+        pooled /= np.linalg.norm(pooled, axis=1, keepdims=True)
+        tokens = []
+        for o in out:
+            states = o["token_embeddings"].float().numpy()[: int(o["attention_mask"].sum())]
+            tokens.append(states / np.linalg.norm(states, axis=1, keepdims=True))
+        return pooled.astype(np.float32), tokens
 
     def encode_queries(self, texts: Sequence[str]) -> Vectors:
-        return self._encode(texts)
+        return self._encode(texts)[0]
 
-    def encode_documents(self, texts: Sequence[str], progress: Progress | None = None) -> Vectors:
+    def encode_question(self, text: str) -> tuple[Vectors, TokenMatrix]:
+        vectors, tokens = self._encode([text])
+        return vectors, tokens[0]
+
+    def encode_documents(self, texts: Sequence[str], progress: Progress | None = None) -> Embedding:
         return encode_in_chunks(texts, self._encode, self.dim, PROGRESS_CHUNK, progress)

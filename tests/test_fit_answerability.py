@@ -27,10 +27,12 @@ PARAGRAPHS = (
 def indexed_article(text: str, title: str, encoder: HashingEncoder) -> IndexedArticle:
     article = parse_text(text, title=title)
     segmentation = segment(article)
-    vectors = encoder.encode_documents(
+    embedding = encoder.encode_documents(
         [search_text(s.text, s.kind) for s in segmentation.sentences]
     )
-    return assemble(title, article, segmentation, build_faiss(vectors), "")
+    return assemble(
+        title, article, segmentation, build_faiss(embedding.vectors), embedding.tokens, ""
+    )
 
 
 def squad_article() -> SquadArticle:

@@ -4,13 +4,14 @@ span metric (SQuAD's normalisation), and which mined questions are kept."""
 from __future__ import annotations
 
 import json
+import random
 from pathlib import Path
 from typing import Any
 
 import pytest
 from tokenizers import Tokenizer
 
-from bench.reader_data import Pair
+from bench.reader_data import Pair, altered
 from bench.squad import normalize_answer, span_scores
 from bench.train_reader import MAX_TOKENS, batches, encode_pairs
 from index.encoder import BUNDLED_MODEL, HashingEncoder, resolve_model_path
@@ -50,6 +51,32 @@ def test_batches_cover_every_pair_once_in_a_seeded_order() -> None:
     assert sorted(i for batch in plan for i in batch) == list(range(10))
     assert plan == batches(lengths, 3, seed=1)
     assert plan != batches(lengths, 3, seed=2)
+
+
+ARTICLE = ["Mexico", "Jorge", "Glas", "2024", "Ecuador", "Quito", "The", "In", "1998"]
+
+
+def test_altered_questions_swap_a_shared_name_or_number_for_one_the_sentence_lacks() -> None:
+    sentence = "Mexico granted asylum to Jorge Glas in 2024."
+    rng = random.Random(0)
+    for _ in range(20):
+        changed = altered("Why did Mexico grant asylum to Glas in 2024?", sentence, ARTICLE, rng)
+        assert changed is not None
+        swapped = set(changed.rstrip("?").split()) - set(sentence.rstrip(".").split())
+        assert swapped <= {"grant", "Why", "did"} | {"Ecuador", "Quito", "1998"}
+        assert swapped & {"Ecuador", "Quito", "1998"}, changed  # never "The" or "In"
+    by_number = altered("How many were there in 2024?", sentence, ARTICLE, rng)
+    assert by_number == "How many were there in 1998?"  # a number only for a number
+
+
+def test_altered_questions_are_negated_when_nothing_can_be_swapped() -> None:
+    rng = random.Random(0)
+    assert (
+        altered("what is the capital of the country?", "It is the capital.", ARTICLE, rng)
+        == "what is not the capital of the country?"
+    )
+    assert altered("who is not the capital?", "It is the capital.", ARTICLE, rng) is None
+    assert altered("where they live", "They live here.", ARTICLE, rng) is None
 
 
 def test_span_metric_uses_squads_normalisation() -> None:
@@ -93,7 +120,8 @@ def test_held_out_questions_are_ranked_again_when_the_first_stage_changes(
     args = train_reader.parse_args(["--train", str(train), "--work", str(tmp_path / "work")])
 
     pairs, heldout, report = train_reader.mine(args)
-    assert {p.question for p in pairs} == {"Who is the mayor?", "When was it founded?"}
+    relevant = {p.question for p in pairs if p.relevant}
+    assert relevant == {"Who is the mayor?", "When was it founded?"}
     assert heldout and report
     pairs_file = tmp_path / "work" / "pairs.jsonl"
     written = pairs_file.read_bytes()

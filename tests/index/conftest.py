@@ -12,7 +12,7 @@ import psycopg
 import pytest
 
 from bench.servers import Postgres
-from index.encoder import Encoder, HashingEncoder, Progress, Vectors
+from index.encoder import Embedding, Encoder, HashingEncoder, Progress, TokenMatrix, Vectors
 from index.library import Library
 from index.ranker import RankerWeights
 from index.store import DB_NAME, ArticleStore, open_store
@@ -33,7 +33,11 @@ class CountingEncoder:
         self.queries += len(texts)
         return self._inner.encode_queries(texts)
 
-    def encode_documents(self, texts: Sequence[str], progress: Progress | None = None) -> Vectors:
+    def encode_question(self, text: str) -> tuple[Vectors, TokenMatrix]:
+        self.queries += 1
+        return self._inner.encode_question(text)
+
+    def encode_documents(self, texts: Sequence[str], progress: Progress | None = None) -> Embedding:
         self.document_calls += 1
         self.documents += len(texts)
         return self._inner.encode_documents(texts, progress)

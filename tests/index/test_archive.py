@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from index.archive import Archive, ArchiveIndex
-from index.encoder import Vectors
+from index.encoder import Embedding, HashingEncoder, Vectors
 from index.store import ArticleStore
 from qa.article import parse_text
 from tests.index.conftest import Backend
@@ -26,7 +26,9 @@ def store(backend: Backend) -> Iterator[ArticleStore]:
 
 def save(store: ArticleStore, article_id: str, vectors: Vectors) -> None:
     """An article whose stored vectors are ``vectors`` (the archive reads nothing else)."""
-    store.save(article_id, parse_text(f"About {article_id}."), vectors, MODEL, "2026-11-28")
+    tokens = HashingEncoder(vectors.shape[1]).encode_documents(["About"] * len(vectors)).tokens
+    embedding = Embedding(vectors, tokens)
+    store.save(article_id, parse_text(f"About {article_id}."), embedding, MODEL, "2026-11-28")
 
 
 def found(archive: Archive, store: ArticleStore, query: Vectors) -> tuple[str, int]:

@@ -25,7 +25,7 @@ FACTS = SentenceFacts.of(SENTENCES, BLOCKS, [" ".join(SENTENCES[:2]), " ".join(S
 def row(question: str, dense: list[float] | None = None) -> dict[str, np.ndarray]:
     scores = np.array(dense or [0.5, 0.4, 0.3, 0.2], dtype=np.float32)
     lexical = np.zeros(len(SENTENCES), dtype=np.float32)
-    matrix = question_features(question, scores, lexical, FACTS)
+    matrix = question_features(question, scores, scores, lexical, FACTS)
     assert matrix.shape == (len(SENTENCES), len(FEATURES))
     return {name: matrix[:, i] for i, name in enumerate(FEATURES)}
 
@@ -56,10 +56,11 @@ def test_overlap_counts_stemmed_question_words() -> None:
 
 
 def test_confidence_row() -> None:
-    matrix = question_features(
-        "bridge", np.array([0.9, 0.1, 0.2, 0.3], np.float32), np.zeros(4, np.float32), FACTS
-    )
+    dense = np.array([0.9, 0.1, 0.2, 0.3], np.float32)
+    late = np.array([0.5, 0.7, 0.2, 0.3], np.float32)
+    matrix = question_features("bridge", dense, late, np.zeros(4, np.float32), FACTS)
     out = confidence_features(np.array([3.0, 1.0, 0.5, 0.0]), matrix)
     values = dict(zip(CONFIDENCE_FEATURES, out.tolist(), strict=True))
     assert values["top_score"] == 3.0 and values["score_gap"] == 2.0
     assert np.isclose(values["top_dense"], 0.9) and np.isclose(values["max_dense"], 0.9)
+    assert np.isclose(values["max_late"], 0.7)

@@ -76,8 +76,8 @@ def test_close_to_the_float_model(minilm: Encoder) -> None:
     assert isinstance(minilm, OnnxEncoder)
     assert BACKEND_SUFFIX in minilm.name
     assert minilm.dim == 384
-    reference = SentenceTransformerEncoder(threads=1).encode_documents(SENTENCES)
-    for vectors in minilm.encode_documents(SENTENCES), minilm.encode_queries(SENTENCES):
+    reference = SentenceTransformerEncoder(threads=1).encode_documents(SENTENCES).vectors
+    for vectors in minilm.encode_documents(SENTENCES).vectors, minilm.encode_queries(SENTENCES):
         assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-4)
         assert float((vectors * reference).sum(axis=1).min()) > 0.98
 
@@ -89,15 +89,15 @@ def test_ingests_run_in_bf16_where_the_cpu_can(
     """bf16 documents are nearly the float model; without bf16 they fall back to int8."""
     from service.settings import Settings
 
-    reference = SentenceTransformerEncoder(threads=1).encode_documents(SENTENCES)
+    reference = SentenceTransformerEncoder(threads=1).encode_documents(SENTENCES).vectors
     if onnx_module.bf16_available():
         assert minilm.name.endswith(BF16_SUFFIX)
-        bf16 = minilm.encode_documents(SENTENCES)
+        bf16 = minilm.encode_documents(SENTENCES).vectors
         assert float((bf16 * reference).sum(axis=1).min()) > 0.999
     monkeypatch.setattr(onnx_module, "bf16_available", lambda: False)
     int8 = OnnxEncoder(cache_dir=Settings().model_cache)
     assert int8.name.endswith(BACKEND_SUFFIX)
-    vectors = int8.encode_documents(SENTENCES)
+    vectors = int8.encode_documents(SENTENCES).vectors
     assert float((vectors * reference).sum(axis=1).min()) > 0.98
 
 
@@ -106,7 +106,10 @@ def test_documents_keep_their_order(minilm: Encoder) -> None:
     """Batches are sorted by length inside; the result must not be. (Not equal to one-by-one:
     the query path is int8, and progress is reported along the way.)"""
     seen: list[tuple[int, int]] = []
-    batch = minilm.encode_documents(SENTENCES * 20, lambda done, total: seen.append((done, total)))
+    embedding = minilm.encode_documents(
+        SENTENCES * 20, lambda done, total: seen.append((done, total))
+    )
+    batch = embedding.vectors
     one_by_one = np.vstack([minilm.encode_queries([s]) for s in SENTENCES * 20])
     assert float((batch * one_by_one).sum(axis=1).min()) > 0.98
     assert seen[-1] == (80, 80)
@@ -135,5 +138,6 @@ def test_concurrent_ingests_get_their_own_vectors(minilm: Encoder) -> None:
     with ThreadPoolExecutor(2) as pool:
         together = list(pool.map(minilm.encode_documents, texts))
     for one, other in zip(alone, together, strict=True):
-        assert one.shape == other.shape
-        assert float((one * other).sum(axis=1).min()) > 0.999
+        assert one.vectors.shape == other.vectors.shape
+        assert float((one.vectors * other.vectors).sum(axis=1).min()) > 0.999
+        assert np.array_equal(one.tokens.offsets, other.tokens.offsets)

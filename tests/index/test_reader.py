@@ -211,8 +211,10 @@ def test_the_retriever_reorders_by_the_reader_and_places_spans_in_the_article() 
     article = parse_text(text)
     segmentation = segment(article)
     encoder = HashingEncoder()
-    vectors = encoder.encode_documents([s.text for s in segmentation.sentences])
-    indexed = assemble("a", article, segmentation, build_faiss(vectors), "")
+    embedding = encoder.encode_documents([s.text for s in segmentation.sentences])
+    indexed = assemble(
+        "a", article, segmentation, build_faiss(embedding.vectors), embedding.tokens, ""
+    )
     reader = StubReader()
     ranking = Retriever(encoder, RankerWeights.blend(), reader).rank(indexed, "taxes budget")
     assert reader.read_counts == [3]

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import psycopg
 import pytest
 
@@ -26,6 +27,7 @@ from index.store import (
     ArticleStore,
     SqliteStore,
     StaleIndexError,
+    checksum,
     valid_id,
 )
 from qa.article import parse_text, search_text
@@ -66,8 +68,8 @@ def save(store: ArticleStore, article: Article, article_id: str = ID, model: str
     """Embed and save an article as the library does; returns the new revision."""
     sentences = segment(article).sentences
     encoder = HashingEncoder(dim=DIM, name=model)
-    vectors = encoder.encode_documents([search_text(s.text, s.kind) for s in sentences])
-    return store.save(article_id, article, vectors, model, CREATED)
+    embedding = encoder.encode_documents([search_text(s.text, s.kind) for s in sentences])
+    return store.save(article_id, article, embedding, model, CREATED)
 
 
 # --- round trip ------------------------------------------------------------------------------
@@ -83,6 +85,11 @@ def test_save_load_round_trip(store: ArticleStore, article: Article) -> None:
     assert stored.index.d == DIM
     assert stored.created == CREATED
     assert stored.revision == revision == store.revision(ID)
+    texts = [search_text(s.text, s.kind) for s in segment(article).sentences]
+    tokens = HashingEncoder(dim=DIM).encode_documents(texts).tokens
+    assert np.array_equal(stored.tokens.offsets, tokens.offsets)
+    assert np.array_equal(stored.tokens.data, tokens.data)
+    assert np.array_equal(stored.tokens.scales, tokens.scales)
 
 
 def test_sqlite_is_one_database_file_in_wal_mode(data_dir: Path, article: Article) -> None:
@@ -178,6 +185,27 @@ def test_a_database_from_before_schema_versions_is_migrated(
     reopened.close()
 
 
+def test_a_version_1_database_gains_token_columns_and_its_rows_are_stale(
+    backend: Backend, store: ArticleStore, article: Article
+) -> None:
+    """Version 1 stored no token vectors: its rows are kept, and rebuilt (stale) once."""
+    save(store, article)
+    store.close()
+    backend.execute("ALTER TABLE articles DROP COLUMN tokens")
+    backend.execute("ALTER TABLE articles DROP COLUMN tokens_sha256")
+    backend.execute("UPDATE meta SET value = 1 WHERE key = 'schema_version'")
+    reopened = backend.open()
+    assert backend.scalar("SELECT value FROM meta WHERE key = 'schema_version'") == SCHEMA_VERSION
+    assert reopened.stale_ids(MODEL, DIM) == [ID]
+    assert reopened.revisions(MODEL, DIM) == {}  # archive search skips it until rebuilt
+    with pytest.raises(StaleIndexError, match="no token vectors") as info:
+        reopened.load(ID, MODEL, DIM)
+    assert info.value.article == article
+    save(reopened, article)
+    assert reopened.load(ID, MODEL, DIM).tokens.offsets.size == 5
+    reopened.close()
+
+
 def test_a_newer_schema_is_refused_and_left_alone(
     backend: Backend, store: ArticleStore, article: Article
 ) -> None:
@@ -267,6 +295,23 @@ def test_damaged_vectors_are_stale(
     save(store, article)
     backend.tamper(ID, **damage)
     with pytest.raises(StaleIndexError, match="vectors are damaged") as info:
+        store.load(ID, MODEL, DIM)
+    assert info.value.article == article
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        {"tokens_sha256": "0" * 64},  # bytes changed after they were written
+        {"tokens": b"short", "tokens_sha256": checksum(b"short")},  # not 4 sentences' tokens
+    ],
+)
+def test_damaged_token_vectors_are_stale(
+    backend: Backend, store: ArticleStore, article: Article, damage: dict[str, Any]
+) -> None:
+    save(store, article)
+    backend.tamper(ID, **damage)
+    with pytest.raises(StaleIndexError, match="token vectors are damaged") as info:
         store.load(ID, MODEL, DIM)
     assert info.value.article == article
 

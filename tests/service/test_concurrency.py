@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from fastapi.testclient import TestClient
 
-from index.encoder import HashingEncoder, Progress, Vectors
+from index.encoder import Embedding, HashingEncoder, Progress
 from service.app import create_app
 from service.settings import Settings
 from tests.service.conftest import ready_client
@@ -23,7 +23,7 @@ class GatedEncoder(HashingEncoder):
         self.waiting = threading.Event()
         self.started = False
 
-    def encode_documents(self, texts: Sequence[str], progress: Progress | None = None) -> Vectors:
+    def encode_documents(self, texts: Sequence[str], progress: Progress | None = None) -> Embedding:
         if self.started:
             self.waiting.set()
             assert self.gate.wait(20)
