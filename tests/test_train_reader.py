@@ -5,16 +5,19 @@ from __future__ import annotations
 
 import json
 import random
+import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
 from tokenizers import Tokenizer
 
-from bench.reader_data import Pair, altered
+from bench.reader_data import Asked, Candidate, Pair, altered
 from bench.squad import normalize_answer, span_scores
 from bench.train_reader import MAX_TOKENS, batches, encode_pairs
 from index.encoder import BUNDLED_MODEL, HashingEncoder, resolve_model_path
+from index.features import CONFIDENCE_FEATURES
+from index.reader import DATA
 
 
 @pytest.fixture(scope="module")
@@ -170,3 +173,50 @@ def test_a_checkpoint_resumes_only_under_the_plan_it_was_saved_with(tmp_path: Pa
     assert torch.equal(fresh[0].weight, model.weight)
     assert fresh[2].last_epoch == schedule.last_epoch
     assert resume_checkpoint(tmp_path / "none.pt", *parts(), "cpu", total=10) is None
+
+
+def _asked(n: int) -> Asked:
+    """A held-out question: answerable ones have their answer sentence among the candidates."""
+    answerable = n % 2 == 0
+    sentences = ["The mayor is Ana Ruiz.", "The bridge opened in 1901.", "It rained."]
+    candidates = tuple(
+        Candidate(s, 1.0 - i - 0.1 * (n % 3), answerable and i == n % 3, ((13, 21),))
+        for i, s in enumerate(sentences)
+    )
+    return Asked(
+        "Who is the mayor?" if answerable else "Who is the king?",
+        answerable,
+        ("Ana Ruiz",) if answerable else (),
+        (float(n % 5),) * len(CONFIDENCE_FEATURES),
+        candidates,
+        "new-wiki",
+        "Town",
+    )
+
+
+def test_refit_keeps_the_model_and_its_training_record(tmp_path: Path) -> None:
+    """--refit fits the combination and answerability anew for the shipped model file and
+    records the refit beside, not instead of, how the model was trained."""
+    from bench import train_reader
+
+    for name in ("reader-int8.onnx", "reader.json"):
+        shutil.copy(DATA / name, tmp_path / name)
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "first-stage.txt").write_text("test stage\n")
+    args = train_reader.parse_args(
+        ["--refit", "--no-refit", "--out", str(tmp_path), "--work", str(work)]
+    )
+    before = json.loads((tmp_path / "reader.json").read_text())
+    asked = [_asked(n) for n in range(24)]
+    train_reader.refit(args, tmp_path / "reader-int8.onnx", asked, asked[:4], 0.0)
+    after = json.loads((tmp_path / "reader.json").read_text())
+    assert after["sha256"] == before["sha256"]
+    assert after["combined"] != before["combined"]
+    assert after["provenance"]["command"] == before["provenance"]["command"]
+    assert after["provenance"]["refit"]["first_stage"] == "test stage"
+    assert after["provenance"]["metrics"]["heldout"]["questions"] == 12
+
+    (tmp_path / "reader-int8.onnx").write_bytes(b"another model")
+    with pytest.raises(SystemExit, match="does not match"):
+        train_reader.refit(args, tmp_path / "reader-int8.onnx", asked, asked[:4], 0.0)
