@@ -66,10 +66,6 @@ class TokenVectors:
     def __len__(self) -> int:
         return len(self.offsets) - 1
 
-    @classmethod
-    def empty(cls, dim: int) -> TokenVectors:
-        return cls(np.zeros((0, dim), np.int8), np.zeros(0, np.float32), np.zeros(1, np.int64))
-
     def to_bytes(self) -> bytes:
         """offsets (int64), scales (float32), data (int8, row-major): what the store keeps."""
         return b"".join(

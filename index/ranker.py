@@ -1,7 +1,8 @@
 """The learned ranker and confidence model: linear models stored as a small, readable JSON file.
 
-``index/data/ranker.json`` is written by ``python -m bench.train_ranker`` (logistic regression on
-the shared SQuAD data, cross-validated by article) and read once at start-up. It is checked on
+``index/data/ranker.json`` is written by ``python -m bench.train_ranker`` (fitted on the shared
+SQuAD data: the ranker listwise and calibrated as log-odds, the confidence model by logistic
+regression; ``bench.quality`` cross-validates both by article) and read once at start-up. It is checked on
 load: a file trained on other features than the code computes is refused with the command that
 regenerates it.
 """

@@ -37,7 +37,7 @@ def test_maxsim_is_each_question_tokens_best_cosine_averaged() -> None:
     question = unit_rows(np.random.default_rng(1), 4)
     expected = [float((question @ m.T).max(axis=1).mean()) for m in matrices]
     assert np.allclose(tokens.best_matches(question).mean(axis=1), expected, atol=0.02)
-    assert TokenVectors.empty(DIM).best_matches(question).shape == (0, 4)
+    assert TokenCollector([], DIM).packed().best_matches(question).shape == (0, 4)
 
 
 def test_select_and_concat_keep_each_texts_tokens() -> None:
