@@ -2,9 +2,9 @@
 
 ``index/data/ranker.json`` is written by ``python -m bench.train_ranker`` (fitted on the shared
 SQuAD data: the ranker listwise and calibrated as log-odds, the confidence model by logistic
-regression; ``bench.quality`` cross-validates both by article) and read once at start-up. It is checked on
-load: a file trained on other features than the code computes is refused with the command that
-regenerates it.
+regression; ``bench.quality`` cross-validates both by article) and read once at start-up. It
+is checked on load: a file trained on other features than the code computes is refused with the
+command that regenerates it.
 """
 
 from __future__ import annotations

@@ -3,10 +3,10 @@
 Every citable sentence gets dense (MiniLM cosine through FAISS), late-interaction (MaxSim over
 the stored token vectors), keyword (BM25) and context features (index/features.py); a linear
 ranker fitted on SQuAD (index/ranker.py; its scores are log-odds) orders them, and a logistic
-model turns the top scores into the probability that the article answers the question at all. With the reader
-(index/reader.py), the first stage's best few sentences are then read with the question: the
-reader's relevance reorders them, gives each its answer span, and its scores decide whether the
-article answers.
+model turns the top scores into the probability that the article answers the question at all.
+With the reader (index/reader.py), the first stage's best few sentences are then read with the
+question: the reader's relevance reorders them, gives each its answer span, and its scores
+decide whether the article answers.
 """
 
 from __future__ import annotations

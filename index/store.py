@@ -156,6 +156,13 @@ def checksum(data: str | bytes) -> str:
     return hashlib.sha256(data.encode("utf-8") if isinstance(data, str) else data).hexdigest()
 
 
+def tokens_checksum(vectors_sha256: str, tokens: bytes) -> str:
+    """The token vectors' checksum, bound to the sentence vectors': a replica of version 1
+    still running during an upgrade rewrites the vectors but not the token vectors, which must
+    then read as stale, not as the new text's."""
+    return checksum(vectors_sha256.encode("ascii") + tokens)
+
+
 def valid_id(article_id: str) -> bool:
     """Ids are short slugs: safe in URLs, logs and file names."""
     return bool(ID_PATTERN.fullmatch(article_id))
@@ -315,7 +322,7 @@ class ArticleStore(ABC):
             "vectors": data,
             "vectors_sha256": checksum(data),
             "tokens": tokens,
-            "tokens_sha256": checksum(tokens),
+            "tokens_sha256": tokens_checksum(checksum(data), tokens),
         }
         self._write(_UPSERT, [[row[name] for name in COLUMNS]])
         return str(row["revision"])
@@ -358,8 +365,8 @@ class ArticleStore(ABC):
             raise stale("it has no token vectors (stored by an older version)")
         blob = bytes(row["tokens"])
         try:
-            if row["tokens_sha256"] != checksum(blob):
-                raise ValueError("checksum mismatch")
+            if row["tokens_sha256"] != tokens_checksum(row["vectors_sha256"], blob):
+                raise ValueError("their checksum does not match them and the vectors")
             tokens = TokenVectors.from_bytes(blob, row["sentences"], dim)
         except ValueError as exc:
             raise stale(f"its token vectors are damaged ({exc})") from exc
