@@ -145,6 +145,9 @@ _AUXILIARY = re.compile(
 )
 
 
+_NEGATION = re.compile(r"\b(not|never|no|n't)\b", re.IGNORECASE)
+
+
 def altered(question: str, sentence: str, article: Sequence[str], rng: random.Random) -> str | None:
     """The question changed so that ``sentence`` (which answers it) no longer does: a name or
     number it shares with the sentence swapped for one of the article's that the sentence
@@ -165,9 +168,6 @@ def altered(question: str, sentence: str, article: Sequence[str], rng: random.Ra
     if _NEGATION.search(question) is None and (verb := _AUXILIARY.search(question)):
         return f"{question[: verb.end()]} not{question[verb.end() :]}"
     return None
-
-
-_NEGATION = re.compile(r"\b(not|never|no|n't)\b", re.IGNORECASE)
 
 
 def held_out(article: TrainArticle) -> bool:
