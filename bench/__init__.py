@@ -22,6 +22,7 @@ import httpx  # noqa: E402
 
 from index.encoder import BACKENDS, DEFAULT_BACKEND, DEFAULT_MODEL, Backend, Encoder  # noqa: E402
 from index.loading import load_encoder  # noqa: E402
+from index.onnx_encoder import INT8_DOT_FLAGS  # noqa: E402
 from index.reader import Reader  # noqa: E402
 
 
@@ -90,17 +91,26 @@ def add_reader_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--no-reader", action="store_true", help="the first stage alone (the cheaper mode)"
     )
+    parser.add_argument(
+        "--reader",
+        type=Path,
+        help="reader file (default: the one the service picks on this CPU, index.reader."
+        "default_reader: reader.json or reader-fast.json)",
+    )
 
 
 def bench_reader(args: argparse.Namespace, answerability: bool = True) -> Reader | None:
-    """The shipped reader as the service loads it (one thread), unless ``--no-reader``;
-    ``answerability=False``: without its answerability model (to be fitted)."""
-    return None if args.no_reader else Reader(threads=1, answerability=answerability)
+    """The reader as the service loads it (one thread; ``--reader`` or the shipped one for this
+    CPU), unless ``--no-reader``; ``answerability=False``: without its answerability model (to
+    be fitted)."""
+    if args.no_reader:
+        return None
+    return Reader(args.reader, threads=1, answerability=answerability)
 
 
 def cpu_features(cpuinfo: str) -> dict[str, Any]:
-    """The CPU model and the extensions that decide the encoder path and its speed, from the text
-    of /proc/cpuinfo (its first processor)."""
+    """The CPU model and the extensions that decide the encoder and reader paths and their speed,
+    from the text of /proc/cpuinfo (its first processor)."""
     first = cpuinfo.split("\n\n", 1)[0]
     fields = {
         k.strip(): v.strip() for k, _, v in (line.partition(":") for line in first.split("\n"))
@@ -112,6 +122,7 @@ def cpu_features(cpuinfo: str) -> dict[str, Any]:
         "avx512": "avx512f" in flags,
         "avx2": "avx2" in flags,
         "bf16": bool({"avx512_bf16", "amx_bf16"} & flags),
+        "int8_dot": bool(INT8_DOT_FLAGS & flags),
     }
 
 

@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -167,7 +169,7 @@ def summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
     """All turns, then the dialogues written while developing ("dev") and the ones written and
     run once afterwards, without changing the rules ("heldout")."""
     return {
-        "command": "python -m bench.conversation",
+        "command": shlex.join(["python", "-m", "bench.conversation", *sys.argv[1:]]),
         "all": section(rows),
         **{
             split: section([r for r in rows if r["split"] == split]) for split in ("dev", "heldout")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import statistics
 import sys
 import tempfile
@@ -76,7 +77,7 @@ def main() -> None:
     print(
         json.dumps(
             {
-                "command": "python -m bench.default_article",
+                "command": shlex.join(["python", "-m", "bench.default_article", *sys.argv[1:]]),
                 "questions": n,
                 "off_topic": len(off_topic),
                 "product": {

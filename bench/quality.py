@@ -265,7 +265,13 @@ def run(args: argparse.Namespace, dump: TextIO | None) -> dict[str, Any]:
             "latency_ms_p90": percentile(latencies, 90),
         },
         **{name: tally.scores() for name, tally in references.items()},
-        "reader": None if reader is None else reader.provenance.get("command"),
+        "reader": None
+        if reader is None
+        else {
+            "file": reader.file.name,
+            "candidates": reader.candidates,
+            "command": reader.provenance.get("command"),
+        },
         "answerability": (
             None
             if reader is None

@@ -16,7 +16,9 @@ Questions go through ``http.client`` with keep-alive: httpx costs the client abo
 much CPU per request, and on two cores the client's CPU is taken from the server (httpx measured
 171 requests/s at concurrency 8 where http.client measured 238, against the same server).
 
-Paths: ``product`` is the int8 ONNX encoder and the reader with ``ARTICLE_QA_WORKERS=2``;
+Paths: ``product`` is the int8 ONNX encoder and the reader with ``ARTICLE_QA_WORKERS=2``, the
+reader file this CPU gets by default (``index.reader.default_reader``); ``three-sentences`` and
+``one-sentence`` the same with ``reader.json`` or ``reader-fast.json`` whatever the CPU;
 ``first-stage`` the same without the reader (``ARTICLE_QA_READER=false``, the cheaper mode and
 the build before the reader); ``naive`` is PyTorch MiniLM in one worker, as the first working
 product served. Both run in the same invocation, so
@@ -59,6 +61,7 @@ from bench import (
     wait_ready,
 )
 from bench.squad import DEFAULT_DATA, load_articles
+from index.reader import DEFAULT_READER, FAST_READER, default_reader
 
 QUESTIONS = Path(__file__).with_name("default_questions.json")
 READY_TIMEOUT_S = 300
@@ -75,6 +78,17 @@ PATHS: dict[str, dict[str, str]] = {
         "ARTICLE_QA_BACKEND": "torch",
         "ARTICLE_QA_WORKERS": "1",
         "ARTICLE_QA_READER": "false",
+    },
+    # The product with either shipped reader file, whatever this CPU picks by default.
+    "three-sentences": {
+        "ARTICLE_QA_BACKEND": "onnx",
+        "ARTICLE_QA_WORKERS": "2",
+        "ARTICLE_QA_READER_WEIGHTS": str(DEFAULT_READER),
+    },
+    "one-sentence": {
+        "ARTICLE_QA_BACKEND": "onnx",
+        "ARTICLE_QA_WORKERS": "2",
+        "ARTICLE_QA_READER_WEIGHTS": str(FAST_READER),
     },
 }
 # Targets on this 2-core machine, from the client: the product with its reader (issue 13), and
@@ -245,7 +259,14 @@ def measure(path: str, args: argparse.Namespace) -> dict[str, Any]:
     asked = questions(args.requests)
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
-    result: dict[str, Any] = {"encoder": encoder_paths(PATHS[path]["ARTICLE_QA_BACKEND"])}
+    settings = PATHS[path]
+    reader = None
+    if settings.get("ARTICLE_QA_READER") != "false":
+        reader = Path(settings.get("ARTICLE_QA_READER_WEIGHTS") or default_reader()).name
+    result: dict[str, Any] = {
+        "encoder": encoder_paths(settings["ARTICLE_QA_BACKEND"]),
+        "reader": reader,
+    }
     with tempfile.TemporaryDirectory(prefix="bench-speed-") as tmp:
         clean = {k: v for k, v in os.environ.items() if not k.startswith("ARTICLE_QA_")}
         env = clean | {"ARTICLE_QA_DATA_DIR": tmp, **PATHS[path]}
@@ -275,7 +296,7 @@ def main() -> None:
     parser.add_argument(
         "--paths",
         default="product,first-stage,naive",
-        help="comma-separated: product,first-stage,naive",
+        help="comma-separated: " + ",".join(PATHS),
     )
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="SQuAD data directory")
     args = parser.parse_args()

@@ -14,7 +14,10 @@ Stages, each cached in ``--work`` so a stopped run resumes where it was:
    a logistic combination of first-stage and reader scores and an answerability model (with
    questions whose answering paragraph was removed); the threshold keeps 96% answered.
 5. report: hit@1, answer-span exact match and F1, answered and abstained on the held-out
-   articles and on QED dev (real search queries, never trained on); written to ``reader.json``.
+   articles and on QED dev (real search queries, never trained on); written to ``reader.json``
+   (reading ``--candidates`` sentences) and ``reader-fast.json`` (``--fast-candidates``, for
+   CPUs without an int8 dot-product instruction: ``index.reader.default_reader``), steps 4-6
+   for each.
 6. answerability: ``python -m bench.fit_answerability`` (run here, unless ``--no-refit``) refits
    the answerability model and threshold on the shared SQuAD dev half, its unanswerable and
    constructed questions, and the held-out questions of step 4 (the metrics of step 5 are of the
@@ -70,6 +73,8 @@ from index.reader import (
     ANSWER_FEATURES,
     COMBINED_FEATURES,
     DATA,
+    DEFAULT_READER,
+    FAST_READER,
     FORMAT_VERSION,
     judge,
     sha256,
@@ -85,7 +90,9 @@ WARMUP = 0.06
 CHECKPOINT_EVERY = 200
 CURVE = (0.25, 0.5)  # shares of the run whose weights are kept for the learning curve
 ANSWERED_TARGET = 0.96
-CANDIDATES = 5  # default: sentences the served reader reads per question
+CANDIDATES = 3  # default: sentences the served reader reads per question
+FAST_CANDIDATES = 1  # ... and reads on a CPU without int8 dot products (reader-fast.json)
+COMBINED_READ = 3  # sentences per question the combination is fitted on, at least
 SPAN_FLOOR = -20.0  # span score of a sentence with no readable token
 
 
@@ -137,6 +144,12 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=2, help="math threads for training")
     parser.add_argument(
         "--candidates", type=int, default=CANDIDATES, help="sentences the served reader reads"
+    )
+    parser.add_argument(
+        "--fast-candidates",
+        type=int,
+        default=FAST_CANDIDATES,
+        help="sentences it reads on CPUs without int8 dot products (reader-fast.json)",
     )
     parser.add_argument("--seed", type=int, default=13)
     parser.add_argument(
@@ -469,17 +482,22 @@ def fit_linear(names: tuple[str, ...], rows: Any, labels: Any) -> LinearModel:
 def fit(
     session: Any, heldout: Sequence[Asked], first_confidence: LinearModel, candidates: int
 ) -> tuple[LinearModel, LinearModel, float]:
-    """The first-stage/reader combination and the answerability model, on held-out articles."""
-    readings = read_all(session, heldout, candidates)
+    """The first-stage/reader combination and the answerability model, on held-out articles.
+
+    The combination is fitted on at least COMBINED_READ sentences per question whatever the
+    reader serves (with one, every question it learns from would be a positive); the
+    answerability on what is served."""
+    served = read_all(session, heldout, candidates)
+    wide = served if candidates >= COMBINED_READ else read_all(session, heldout, COMBINED_READ)
     features, labels = [], []
-    for a, reading in zip(heldout, readings, strict=True):
+    for a, reading in zip(heldout, wide, strict=True):
         relevant = [c.relevant for c in a.candidates[: len(reading.relevance)]]
         if a.answerable and any(relevant):
             for c, r in zip(a.candidates, reading.relevance, strict=False):
                 features.append([c.first, r])
                 labels.append(c.relevant)
     combined = fit_linear(COMBINED_FEATURES, np.asarray(features, np.float32), np.asarray(labels))
-    rows, _ = answer_rows(combined, first_confidence, heldout, readings)
+    rows, _ = answer_rows(combined, first_confidence, heldout, served)
     answerable = np.array([a.answerable for a in heldout])
     answer = fit_linear(ANSWER_FEATURES, rows, answerable)
     z = answer.score(rows[answerable])
@@ -554,16 +572,10 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     session = ReaderSession(target, MAX_TOKENS)
     first_confidence = RankerWeights.load().confidence
-    fitted = fit(session, heldout, first_confidence, args.candidates)
-    metrics = {
-        "heldout": evaluate(
-            session, heldout, *fitted[:2], first_confidence, fitted[2], args.candidates
-        ),
-        "qed_dev": evaluate(
-            session, report, *fitted[:2], first_confidence, fitted[2], args.candidates
-        ),
+    served = {
+        name: served_fields(session, heldout, report, first_confidence, candidates)
+        for name, candidates in reader_files(args).items()
     }
-    combined, answer, threshold = fitted
     curve = []
     for share in CURVE:
         snapshot = args.work / f"curve-{args.layers}l-{share}.pt"
@@ -582,17 +594,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         seen = round(share * args.epochs * len({p.question for p in pairs}))
         curve.append({"training_questions": seen, **point})
     seen = round(args.epochs * len({p.question for p in pairs}))
-    curve.append({"training_questions": seen, **metrics["heldout"]})
+    curve.append({"training_questions": seen, **served[DEFAULT_READER.name][1]["heldout"]})
     config = {
         "format_version": FORMAT_VERSION,
         "model": MODEL_FILE,
         "sha256": sha256(target),
         "layers": args.layers,
         "max_tokens": MAX_TOKENS,
-        "candidates": args.candidates,
-        "threshold": threshold,
-        "combined": combined.to_json(),
-        "answerability": answer.to_json(),
         "provenance": {
             "command": shlex.join(["python", "-m", "bench.train_reader", *sys.argv[1:]]),
             "data": "../shared/data/train (SQuAD-Shifts new-wiki, Reddit, Amazon; QED NQ train; "
@@ -603,24 +611,56 @@ def main(argv: Sequence[str] | None = None) -> None:
             "machine": machine(),
             "device": "cuda" if device_and_dtype(args.threads)[0].type == "cuda" else "cpu",
             "minutes": round((time.perf_counter() - started) / 60, 1),
-            "metrics": metrics,
             "learning_curve": curve,
         },
     }
-    write_config(args, config)
+    write_configs(args, config, served)
 
 
-def write_config(args: argparse.Namespace, config: dict[str, Any]) -> None:
-    """Write reader.json, print its provenance, and refit answerability unless told not to."""
-    (args.out / "reader.json").write_text(json.dumps(config, indent=1) + "\n", encoding="utf-8")
-    json.dump(config["provenance"], sys.stdout)
-    sys.stdout.write("\n")
-    if not args.no_refit:
-        from bench import fit_answerability
+def reader_files(args: argparse.Namespace) -> dict[str, int]:
+    """The reader files written, with the sentences each reads."""
+    return {DEFAULT_READER.name: args.candidates, FAST_READER.name: args.fast_candidates}
 
-        fit_answerability.main(
-            ["--work", str(args.work), "--reader", str(args.out / "reader.json")]
-        )
+
+def served_fields(
+    session: Any,
+    heldout: Sequence[Asked],
+    report: Sequence[Asked],
+    first_confidence: LinearModel,
+    candidates: int,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Steps 4-5 for a reader file reading ``candidates`` sentences: its fitted fields and the
+    metrics of them."""
+    combined, answer, threshold = fit(session, heldout, first_confidence, candidates)
+    metrics = {
+        name: evaluate(session, asked, combined, answer, first_confidence, threshold, candidates)
+        for name, asked in (("heldout", heldout), ("qed_dev", report))
+    }
+    fields = {
+        "candidates": candidates,
+        "threshold": threshold,
+        "combined": combined.to_json(),
+        "answerability": answer.to_json(),
+    }
+    return fields, metrics
+
+
+def write_configs(
+    args: argparse.Namespace,
+    config: dict[str, Any],
+    served: dict[str, tuple[dict[str, Any], dict[str, Any]]],
+) -> None:
+    """Write each reader file (``config`` with its served fields and metrics), print its
+    provenance, and refit its answerability unless told not to."""
+    for name, (fields, metrics) in served.items():
+        whole = config | fields | {"provenance": config["provenance"] | {"metrics": metrics}}
+        (args.out / name).write_text(json.dumps(whole, indent=1) + "\n", encoding="utf-8")
+        json.dump(whole["provenance"], sys.stdout)
+        sys.stdout.write("\n")
+        if not args.no_refit:
+            from bench import fit_answerability
+
+            fit_answerability.main(["--work", str(args.work), "--reader", str(args.out / name)])
 
 
 def refit(
@@ -634,34 +674,24 @@ def refit(
     training provenance is kept, the refit recorded beside it."""
     from index.reader import ReaderSession
 
-    config_path = args.out / "reader.json"
+    config_path = args.out / DEFAULT_READER.name
     config = json.loads(config_path.read_text(encoding="utf-8"))
     if config.get("sha256") != sha256(target):
         raise SystemExit(f"{target} does not match {config_path}; train it again")
     session = ReaderSession(target, MAX_TOKENS)
     first_confidence = RankerWeights.load().confidence
-    combined, answer, threshold = fit(session, heldout, first_confidence, args.candidates)
-    metrics = {
-        name: evaluate(
-            session, asked, combined, answer, first_confidence, threshold, args.candidates
-        )
-        for name, asked in (("heldout", heldout), ("qed_dev", report))
+    served = {
+        name: served_fields(session, heldout, report, first_confidence, candidates)
+        for name, candidates in reader_files(args).items()
     }
-    config.update(
-        candidates=args.candidates,
-        threshold=threshold,
-        combined=combined.to_json(),
-        answerability=answer.to_json(),
-    )
     provenance = config["provenance"]
-    provenance["metrics"] = metrics
     provenance["refit"] = {
         "command": shlex.join(["python", "-m", "bench.train_reader", *sys.argv[1:]]),
         "first_stage": (args.work / "first-stage.txt").read_text().strip(),
         "machine": machine(),
         "minutes": round((time.perf_counter() - started) / 60, 1),
     }
-    write_config(args, config)
+    write_configs(args, config, served)
 
 
 if __name__ == "__main__":

@@ -216,6 +216,14 @@ def _feeds(encodings: Sequence[Any], rows: Rows, multiple: int = 1) -> Feeds:
     return {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
 
 
+def cpu_flags() -> frozenset[str]:
+    """The CPU's extensions as Linux names them (none where /proc/cpuinfo cannot be read)."""
+    try:
+        return frozenset(Path("/proc/cpuinfo").read_text().split())
+    except OSError:  # not Linux: no way to tell here
+        return frozenset()
+
+
 def bf16_available() -> bool:
     """Whether ingests are faster in bfloat16 on OpenVINO than in int8: where the CPU has AMX.
 
@@ -226,10 +234,18 @@ def bf16_available() -> bool:
 
     if "BF16" not in openvino.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES"):
         return False
-    try:
-        return "amx_bf16" in Path("/proc/cpuinfo").read_text().split()
-    except OSError:  # not Linux: no way to tell here, and int8 is never slow
-        return False
+    return "amx_bf16" in cpu_flags()
+
+
+# Extensions that multiply and add int8 in one instruction (VNNI, AMX). Without them (AVX2
+# alone) ONNX Runtime's int8 matrix products are about 2.8 times slower: the reader read three
+# sentences in 28.8 ms on an AVX2-only EPYC against 10.2 ms on one with AVX-512 VNNI.
+INT8_DOT_FLAGS = frozenset({"avx512_vnni", "avx_vnni", "amx_int8"})
+
+
+def int8_dot_available() -> bool:
+    """Whether the CPU has an int8 dot-product instruction (``INT8_DOT_FLAGS``)."""
+    return bool(INT8_DOT_FLAGS & cpu_flags())
 
 
 class Int8Documents:

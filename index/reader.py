@@ -4,8 +4,10 @@ One int8 ONNX model (MiniLM's first layers, fine-tuned on ``../shared/data/train
 ``python -m bench.train_reader``) reads ``[CLS] question [SEP] sentence [SEP]`` and gives, per
 sentence, a relevance logit (does this sentence answer the question?) and start/end logits over
 its tokens (which words are the answer). The first stage's best few sentences are read in one
-batch; ``reader.json`` beside the model says how the relevance is combined with the first-stage
-score, and holds the answerability model over the question's best scores and its threshold.
+batch; ``reader.json`` beside the model says how many (three), how the relevance is combined
+with the first-stage score, and holds the answerability model over the question's best scores
+and its threshold. ``reader-fast.json`` is the same for reading only the best sentence, which
+CPUs without int8 dot products get (``default_reader``).
 The answerability model is fitted by ``python -m bench.fit_answerability`` (on the shared SQuAD
 dev half, SQuAD v2.0's adversarial unanswerable questions and constructed ones, and the reader's
 held-out training questions); ``python -m bench.quality`` fits it the same way per fold.
@@ -35,7 +37,8 @@ from qa.errors import IndexMismatchError
 
 FORMAT_VERSION = 1
 DATA = Path(__file__).resolve().parent / "data"
-DEFAULT_READER = DATA / "reader.json"
+DEFAULT_READER = DATA / "reader.json"  # reads the first stage's best three sentences
+FAST_READER = DATA / "reader-fast.json"  # the same model reading only the best one
 RETRAIN = "python -m bench.train_reader"
 REFIT = "python -m bench.fit_answerability"
 # The combination of first-stage and reader scores, and the answerability model's inputs.
@@ -63,6 +66,16 @@ class Reading:
     # log P(start) + log P(end) of that span, softmax over the sentence's tokens: how sure the
     # reader is of where the answer lies (0 when certain). None: not computed (SPAN_FLOOR).
     span_logprob: npt.NDArray[np.float32] | None = None
+
+
+def default_reader() -> Path:
+    """The shipped reader file for this CPU. Where int8 products are fast (``int8_dot_available``)
+    the reader reads the first stage's best three sentences; elsewhere (AVX2 alone) only the best
+    one, for its answer span and the answerability evidence, which keeps ``/v1/ask`` near its
+    latency budget there at about 0.7 points of hit@1 (README, "Speed")."""
+    from index.onnx_encoder import int8_dot_available
+
+    return DEFAULT_READER if int8_dot_available() else FAST_READER
 
 
 def sha256(path: Path) -> str:
@@ -220,11 +233,13 @@ class Reader(ReaderSession):
     """The shipped reader model with its combination and answerability weights."""
 
     def __init__(
-        self, config: Path = DEFAULT_READER, threads: int = 1, *, answerability: bool = True
+        self, config: Path | None = None, threads: int = 1, *, answerability: bool = True
     ) -> None:
-        """Load and check ``config`` and its model. ``answerability=False`` skips the
-        answerability model (a neutral one stands in), for refitting it when its features
-        changed (``REFIT``)."""
+        """Load and check ``config`` (None: ``default_reader()``) and its model.
+        ``answerability=False`` skips the answerability model (a neutral one stands in), for
+        refitting it when its features changed (``REFIT``)."""
+        config = default_reader() if config is None else config
+        self.file = config
         try:
             data = json.loads(config.read_text(encoding="utf-8"))
             if not isinstance(data, dict) or data.get("format_version") != FORMAT_VERSION:

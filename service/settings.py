@@ -71,11 +71,15 @@ class Settings(BaseSettings):
     )
     reader: bool = Field(
         True,
-        description="Read the best sentences with the trained reader (index/data/reader.json): "
-        "better ranking, answer spans and abstention; false: the first stage alone, cheaper.",
+        description="Read the best sentences with the trained reader (index/data/): better "
+        "ranking, answer spans and abstention; false: the first stage alone, cheaper.",
     )
     reader_weights: Path | None = Field(
-        None, description="Reader file (python -m bench.train_reader); unset: the shipped one."
+        None,
+        description="Reader file (python -m bench.train_reader); unset: the shipped one for this "
+        "CPU: index/data/reader.json (reads the best three sentences) where it has an int8 "
+        "dot-product instruction (AVX-512 VNNI, AVX-VNNI, AMX), else reader-fast.json (the best "
+        "one: faster there, about 0.7 points of hit@1 less).",
     )
     ranker_weights: Path | None = Field(
         None,

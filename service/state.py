@@ -16,7 +16,7 @@ from index.encoder import Encoder
 from index.library import Library
 from index.loading import load_encoder
 from index.ranker import RankerWeights
-from index.reader import DEFAULT_READER, Reader
+from index.reader import Reader
 from index.store import ArticleStore
 from qa.errors import ArticleQAError, StoreUnavailableError
 from service.metrics import Metrics
@@ -53,7 +53,7 @@ def build_library(
     weights = RankerWeights.load(settings.ranker_weights) if settings.ranker_weights else None
     reader = None
     if settings.reader:
-        reader = Reader(settings.reader_weights or DEFAULT_READER, threads=settings.threads)
+        reader = Reader(settings.reader_weights, threads=settings.threads)
     return Library(
         settings.data_dir,
         encoder,

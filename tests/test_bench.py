@@ -40,6 +40,7 @@ def test_cpu_features_name_the_extensions_that_pick_the_encoder_path() -> None:
         "avx512": True,
         "avx2": True,
         "bf16": True,
+        "int8_dot": True,
     }
     assert cpu_features(EPYC_GENOA) == {
         "cpu": "AMD EPYC",
@@ -47,6 +48,7 @@ def test_cpu_features_name_the_extensions_that_pick_the_encoder_path() -> None:
         "avx512": True,
         "avx2": True,
         "bf16": True,
+        "int8_dot": True,
     }
     assert cpu_features(AVX2_ONLY) == {
         "cpu": "AMD EPYC 7B12",
@@ -54,6 +56,7 @@ def test_cpu_features_name_the_extensions_that_pick_the_encoder_path() -> None:
         "avx512": False,
         "avx2": True,
         "bf16": False,
+        "int8_dot": False,
     }
 
 

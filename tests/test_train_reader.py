@@ -220,3 +220,31 @@ def test_refit_keeps_the_model_and_its_training_record(tmp_path: Path) -> None:
     (tmp_path / "reader-int8.onnx").write_bytes(b"another model")
     with pytest.raises(SystemExit, match="does not match"):
         train_reader.refit(args, tmp_path / "reader-int8.onnx", asked, asked[:4], 0.0)
+
+
+def test_refit_writes_the_one_sentence_reader_file_beside_the_three_sentence_one(
+    tmp_path: Path,
+) -> None:
+    """reader-fast.json (one sentence read, for CPUs without int8 dot products) is refitted with
+    reader.json: the same combination, fitted on three sentences a question (on one, every
+    question it could learn from would be a positive), its own answerability on what it reads."""
+    from bench import train_reader
+
+    for name in ("reader-int8.onnx", "reader.json"):
+        shutil.copy(DATA / name, tmp_path / name)
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "first-stage.txt").write_text("test stage\n")
+    args = train_reader.parse_args(
+        ["--refit", "--no-refit", "--out", str(tmp_path), "--work", str(work)]
+    )
+    asked = [_asked(n) for n in range(24)]
+    train_reader.refit(args, tmp_path / "reader-int8.onnx", asked, asked[:4], 0.0)
+    full, fast = (
+        json.loads((tmp_path / n).read_text()) for n in ("reader.json", "reader-fast.json")
+    )
+    assert (full["candidates"], fast["candidates"]) == (3, 1)
+    assert fast["combined"] == full["combined"]
+    assert fast["combined"]["weights"]["relevance"]["coef"] != 0.0
+    assert fast["answerability"] != full["answerability"]
+    assert fast["sha256"] == full["sha256"]

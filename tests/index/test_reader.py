@@ -17,10 +17,12 @@ from index.reader import (
     ANSWER_FEATURES,
     COMBINED_FEATURES,
     DEFAULT_READER,
+    FAST_READER,
     SPAN_FLOOR,
     Reader,
     Reading,
     best_span,
+    default_reader,
     judge,
     lexical_evidence,
 )
@@ -100,13 +102,37 @@ def test_an_answerability_model_for_other_features_is_refused_with_the_refit_com
     assert reader.probability(np.ones(len(ANSWER_FEATURES), np.float32)) == 0.5
 
 
-def test_the_shipped_answerability_model_reads_every_answer_feature() -> None:
-    data = json.loads(DEFAULT_READER.read_text())
+@pytest.mark.parametrize("config", [DEFAULT_READER, FAST_READER], ids=lambda p: p.name)
+def test_the_shipped_answerability_model_reads_every_answer_feature(config: Path) -> None:
+    data = json.loads(config.read_text())
     assert tuple(data["answerability"]["weights"]) == ANSWER_FEATURES
     assert 0.0 < data["threshold"] < 1.0
     assert data["provenance"]["answerability"]["command"].startswith(
         "python -m bench.fit_answerability"
     )
+
+
+def test_both_shipped_reader_files_use_one_model_reading_three_sentences_or_one() -> None:
+    full, fast = (json.loads(p.read_text()) for p in (DEFAULT_READER, FAST_READER))
+    assert (full["model"], full["sha256"]) == (fast["model"], fast["sha256"])
+    assert (full["candidates"], fast["candidates"]) == (3, 1)
+    assert full["answerability"] != fast["answerability"]  # each fitted on what it reads
+
+
+def test_the_reader_file_follows_the_cpus_int8_instructions(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import index.onnx_encoder
+
+    for flags, expected in [
+        ({"avx2", "fma"}, FAST_READER),  # AVX2 alone: int8 products ~2.8x slower
+        ({"avx2", "avx512f", "avx512_vnni"}, DEFAULT_READER),
+        ({"avx2", "avx_vnni"}, DEFAULT_READER),
+        ({"avx512f", "amx_int8", "amx_tile"}, DEFAULT_READER),
+        (set(), FAST_READER),  # unknown (not Linux)
+    ]:
+        monkeypatch.setattr(index.onnx_encoder, "cpu_flags", lambda f=flags: frozenset(f))
+        assert default_reader() == expected
 
 
 def test_with_answerability_changes_only_the_copy() -> None:
@@ -231,3 +257,26 @@ def test_the_retriever_reorders_by_the_reader_and_places_spans_in_the_article() 
     assert len(ranking.hits) == 4
     assert ranking.hits[-1].span is None  # not read
     assert ranking.hits[-1].score <= min(h.score for h in ranking.hits[:3])
+
+
+def test_a_reader_of_one_sentence_reads_the_first_stages_best_for_its_span() -> None:
+    text = (
+        "The council met on Monday about taxes and the budget.\n\n"
+        "The library opens downtown next spring."
+    )
+    article = parse_text(text)
+    segmentation = segment(article)
+    encoder = HashingEncoder()
+    embedding = encoder.encode_documents([s.text for s in segmentation.sentences])
+    indexed = assemble(
+        "a", article, segmentation, build_faiss(embedding.vectors), embedding.tokens, ""
+    )
+    reader = StubReader()
+    reader.candidates = 1
+    weights = RankerWeights.blend()
+    first = Retriever(encoder, weights).rank(indexed, "taxes budget")
+    ranking = Retriever(encoder, weights, reader).rank(indexed, "taxes budget")
+    assert reader.read_counts == [1]
+    assert [h.sentence for h in ranking.hits] == [h.sentence for h in first.hits]
+    assert ranking.hits[0].span is not None
+    assert all(h.span is None for h in ranking.hits[1:])
