@@ -194,9 +194,8 @@ def _asked(n: int) -> Asked:
     )
 
 
-def test_refit_keeps_the_model_and_its_training_record(tmp_path: Path) -> None:
-    """--refit fits the combination and answerability anew for the shipped model file and
-    records the refit beside, not instead of, how the model was trained."""
+def _refit_args(tmp_path: Path) -> Any:
+    """``--refit`` arguments for a copy of the shipped reader in ``tmp_path``."""
     from bench import train_reader
 
     for name in ("reader-int8.onnx", "reader.json"):
@@ -204,9 +203,17 @@ def test_refit_keeps_the_model_and_its_training_record(tmp_path: Path) -> None:
     work = tmp_path / "work"
     work.mkdir()
     (work / "first-stage.txt").write_text("test stage\n")
-    args = train_reader.parse_args(
+    return train_reader.parse_args(
         ["--refit", "--no-refit", "--out", str(tmp_path), "--work", str(work)]
     )
+
+
+def test_refit_keeps_the_model_and_its_training_record(tmp_path: Path) -> None:
+    """--refit fits the combination and answerability anew for the shipped model file and
+    records the refit beside, not instead of, how the model was trained."""
+    from bench import train_reader
+
+    args = _refit_args(tmp_path)
     before = json.loads((tmp_path / "reader.json").read_text())
     asked = [_asked(n) for n in range(24)]
     train_reader.refit(args, tmp_path / "reader-int8.onnx", asked, asked[:4], 0.0)
@@ -230,14 +237,7 @@ def test_refit_writes_the_one_sentence_reader_file_beside_the_three_sentence_one
     question it could learn from would be a positive), its own answerability on what it reads."""
     from bench import train_reader
 
-    for name in ("reader-int8.onnx", "reader.json"):
-        shutil.copy(DATA / name, tmp_path / name)
-    work = tmp_path / "work"
-    work.mkdir()
-    (work / "first-stage.txt").write_text("test stage\n")
-    args = train_reader.parse_args(
-        ["--refit", "--no-refit", "--out", str(tmp_path), "--work", str(work)]
-    )
+    args = _refit_args(tmp_path)
     asked = [_asked(n) for n in range(24)]
     train_reader.refit(args, tmp_path / "reader-int8.onnx", asked, asked[:4], 0.0)
     full, fast = (

@@ -26,10 +26,11 @@ from index.reader import (
     judge,
     lexical_evidence,
 )
-from index.retriever import Retriever, assemble
+from index.retriever import IndexedArticle, Retriever, assemble
 from index.store import build_faiss
 from qa.article import parse_text
 from qa.errors import IndexMismatchError
+from qa.models import Segmentation
 from qa.segment import segment
 
 
@@ -227,6 +228,16 @@ class StubReader(Reader):
         return Reading(relevance, np.zeros(len(sentences), np.float32), spans)
 
 
+def _indexed(text: str, encoder: HashingEncoder) -> tuple[Segmentation, IndexedArticle]:
+    article = parse_text(text)
+    segmentation = segment(article)
+    embedding = encoder.encode_documents([s.text for s in segmentation.sentences])
+    indexed = assemble(
+        "a", article, segmentation, build_faiss(embedding.vectors), embedding.tokens, ""
+    )
+    return segmentation, indexed
+
+
 def test_the_retriever_reorders_by_the_reader_and_places_spans_in_the_article() -> None:
     text = (
         "The council met on Monday about taxes and the budget.\n\n"
@@ -234,13 +245,8 @@ def test_the_retriever_reorders_by_the_reader_and_places_spans_in_the_article() 
         "The library opens downtown next spring.\n\n"
         "Officials said little else about taxes."
     )
-    article = parse_text(text)
-    segmentation = segment(article)
     encoder = HashingEncoder()
-    embedding = encoder.encode_documents([s.text for s in segmentation.sentences])
-    indexed = assemble(
-        "a", article, segmentation, build_faiss(embedding.vectors), embedding.tokens, ""
-    )
+    segmentation, indexed = _indexed(text, encoder)
     reader = StubReader()
     ranking = Retriever(encoder, RankerWeights.blend(), reader).rank(indexed, "taxes budget")
     assert reader.read_counts == [3]
@@ -264,13 +270,8 @@ def test_a_reader_of_one_sentence_reads_the_first_stages_best_for_its_span() -> 
         "The council met on Monday about taxes and the budget.\n\n"
         "The library opens downtown next spring."
     )
-    article = parse_text(text)
-    segmentation = segment(article)
     encoder = HashingEncoder()
-    embedding = encoder.encode_documents([s.text for s in segmentation.sentences])
-    indexed = assemble(
-        "a", article, segmentation, build_faiss(embedding.vectors), embedding.tokens, ""
-    )
+    _, indexed = _indexed(text, encoder)
     reader = StubReader()
     reader.candidates = 1
     weights = RankerWeights.blend()
