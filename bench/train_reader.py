@@ -660,7 +660,9 @@ def write_configs(
         if not args.no_refit:
             from bench import fit_answerability
 
-            fit_answerability.main(["--work", str(args.work), "--reader", str(args.out / name)])
+            # Relative to the working directory, so the recorded command runs on a fresh clone.
+            relative = os.path.relpath(args.out / name)
+            fit_answerability.main(["--work", str(args.work), "--reader", relative])
 
 
 def refit(
