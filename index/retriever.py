@@ -129,9 +129,9 @@ class Retriever:
         first_row = confidence_features(scores, matrix)
         if self.reader is not None:
             return self._read(self.reader, indexed, question, scores, order, first_row)
-        hits = tuple(
-            Hit(sentence=int(indexed.candidates[i]), score=_sigmoid(scores[i])) for i in order
-        )
+        chances = _sigmoid(scores).tolist()
+        sentences = indexed.candidates.tolist()
+        hits = tuple(Hit(sentence=sentences[i], score=chances[i]) for i in order.tolist())
         return Ranking(hits, self.weights.probability(first_row), first_row)
 
     def _read(
@@ -153,22 +153,25 @@ class Retriever:
         combined, best, row = judge(
             reader.combined, scores[top], reading, first_confidence, question, searched
         )
+        chances = _sigmoid(combined).tolist()
         hits = []
         for j in best:
             sentence, span = sentences[int(j)], reading.spans[int(j)]
             absolute = (
                 None if span is None else (sentence.start + span[0], sentence.start + span[1])
             )
-            hits.append(Hit(sentence.index, _sigmoid(combined[j]), absolute))
+            hits.append(Hit(sentence.index, chances[int(j)], absolute))
         # Unread sentences rank below every read one, scored no higher than the last of them.
         floor = hits[-1].score
+        first_chances = _sigmoid(scores).tolist()
+        candidates = indexed.candidates.tolist()
         hits += [
-            Hit(int(indexed.candidates[i]), min(_sigmoid(scores[i]), floor))
-            for i in order[top.size :]
+            Hit(candidates[i], min(first_chances[i], floor)) for i in order[top.size :].tolist()
         ]
         return Ranking(tuple(hits), reader.probability(row), row)
 
 
-def _sigmoid(z: float) -> float:
-    """A log-odds score as a probability: citation scores are the chance the sentence answers."""
-    return float(1.0 / (1.0 + np.exp(-np.clip(z, -40.0, 40.0))))
+def _sigmoid(z: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """Log-odds scores as probabilities: citation scores are the chance the sentence answers.
+    (On the whole array at once: one call per sentence cost half a millisecond a question.)"""
+    return np.asarray(1.0 / (1.0 + np.exp(-np.clip(z, -40.0, 40.0))), np.float64)
