@@ -383,7 +383,7 @@ def train(args: argparse.Namespace, pairs: Sequence[Pair]) -> Any:
             elapsed = time.perf_counter() - started
             logger.info(
                 "step %d/%d loss %.3f, %.0f tokens/s, %.0f min left",
-                step, total, float(loss), seen / elapsed, (total - step) * elapsed / done / 60,
+                step, total, loss.item(), seen / elapsed, (total - step) * elapsed / done / 60,
             )  # fmt: skip
         for share in CURVE:
             if step == int(total * share):
