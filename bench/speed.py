@@ -21,12 +21,15 @@ reader file this CPU gets by default (``index.reader.default_reader``); ``three-
 ``one-sentence`` the same with ``reader.json`` or ``reader-fast.json`` whatever the CPU;
 ``first-stage`` the same without the reader (``ARTICLE_QA_READER=false``, the cheaper mode and
 the build before the reader); ``naive`` is PyTorch MiniLM in one worker, as the first working
-product served. Both run in the same invocation, so
-their ratio is meaningful on a noisy machine. Prints one JSON line, with the machine (CPU, cores,
-AMX / AVX-512 / AVX2 / bf16) and each path's encoder, and each of the issue's targets, what the
-product path measured and whether it is met.
+product served; ``baseline`` the product path served by another checkout's code
+(``--baseline DIR``, e.g. a ``git worktree`` of the build before: today's build measured beside
+it); ``reader-file`` the product path with the reader file ``--reader FILE`` (an experiment).
+They run in the same invocation, so their ratios are meaningful on a noisy machine. Prints one
+JSON line, with the machine (CPU, cores, AMX / AVX-512 / AVX2 / bf16) and each path's encoder,
+and each of the issue's targets, what the product path measured and whether it is met.
 
     .venv/bin/python -m bench.speed [--requests 300] [--paths product,first-stage,naive]
+        [--baseline DIR] [--reader FILE]
 """
 
 from __future__ import annotations
@@ -61,6 +64,7 @@ from bench import (
     wait_ready,
 )
 from bench.squad import DEFAULT_DATA, load_articles
+from index.encoder import DEFAULT_CACHE
 from index.reader import DEFAULT_READER, FAST_READER, default_reader
 
 QUESTIONS = Path(__file__).with_name("default_questions.json")
@@ -150,12 +154,15 @@ def _rss_mb(pid: int) -> float:
 
 
 @contextmanager
-def server(env: dict[str, str], port: int) -> Iterator[tuple[subprocess.Popen[bytes], float]]:
-    """A running server and its start-up time to ready (seconds); stopped on exit."""
+def server(
+    env: dict[str, str], port: int, code: Path | None = None
+) -> Iterator[tuple[subprocess.Popen[bytes], float]]:
+    """A running server and its start-up time to ready (seconds), run from the checkout ``code``
+    (its code, this one's by default); stopped on exit."""
     command = [sys.executable, "-m", "service.cli", "serve", "--port", str(port)]
     started = time.perf_counter()
     process = subprocess.Popen(
-        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        command, env=env, cwd=code, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
@@ -255,24 +262,41 @@ def megabyte_article(data: Path) -> str:
     return "\n\n".join(chosen)[:MEGABYTE]
 
 
+def path_settings(path: str, args: argparse.Namespace) -> tuple[dict[str, str], Path | None]:
+    """A path's ARTICLE_QA_* settings and the checkout whose code serves it (None: this one)."""
+    if path == "baseline":
+        if args.baseline is None:
+            raise SystemExit("the baseline path needs --baseline DIR (a checkout to measure)")
+        # This checkout's model cache: the other one would export the same model again.
+        return PATHS["product"] | {"ARTICLE_QA_MODEL_CACHE": str(DEFAULT_CACHE.resolve())}, (
+            args.baseline.resolve()
+        )
+    if path == "reader-file":
+        if args.reader is None:
+            raise SystemExit("the reader-file path needs --reader FILE")
+        return PATHS["product"] | {"ARTICLE_QA_READER_WEIGHTS": str(args.reader.resolve())}, None
+    return PATHS[path], None
+
+
 def measure(path: str, args: argparse.Namespace) -> dict[str, Any]:
     asked = questions(args.requests)
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
-    settings = PATHS[path]
+    settings, code = path_settings(path, args)
     reader = None
     if settings.get("ARTICLE_QA_READER") != "false":
         reader = Path(settings.get("ARTICLE_QA_READER_WEIGHTS") or default_reader()).name
     result: dict[str, Any] = {
         "encoder": encoder_paths(settings["ARTICLE_QA_BACKEND"]),
         "reader": reader,
+        "code": str(code) if code else "this checkout",
     }
     with tempfile.TemporaryDirectory(prefix="bench-speed-") as tmp:
         clean = {k: v for k, v in os.environ.items() if not k.startswith("ARTICLE_QA_")}
-        env = clean | {"ARTICLE_QA_DATA_DIR": tmp, **PATHS[path]}
-        with server(env, port) as (_, seconds):  # indexes the default article
+        env = clean | {"ARTICLE_QA_DATA_DIR": tmp, **settings}
+        with server(env, port, code) as (_, seconds):  # indexes the default article
             result["ready_s_first_start"] = round(seconds, 2)
-        with server(env, port) as (process, seconds):
+        with server(env, port, code) as (process, seconds):
             result["ready_s"] = round(seconds, 2)
             result["rss_mb_after_start"] = _rss_mb(process.pid)
             connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
@@ -296,12 +320,14 @@ def main() -> None:
     parser.add_argument(
         "--paths",
         default="product,first-stage,naive",
-        help="comma-separated: " + ",".join(PATHS),
+        help="comma-separated: " + ",".join([*PATHS, "baseline", "reader-file"]),
     )
+    parser.add_argument("--baseline", type=Path, help="checkout that serves the baseline path")
+    parser.add_argument("--reader", type=Path, help="reader file of the reader-file path")
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="SQuAD data directory")
     args = parser.parse_args()
     paths = [p for p in args.paths.split(",") if p]
-    unknown = set(paths) - set(PATHS)
+    unknown = set(paths) - {*PATHS, "baseline", "reader-file"}
     if unknown:
         raise SystemExit(f"unknown paths: {', '.join(sorted(unknown))}")
     report: dict[str, Any] = {

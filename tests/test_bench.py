@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import argparse
 import os
+from pathlib import Path
+
+import pytest
 
 from bench import check_targets, cpu_features, machine
+from index.encoder import DEFAULT_CACHE
 from index.onnx_encoder import bf16_available
 
 
@@ -69,3 +74,22 @@ def test_machine_reports_this_cpu_and_the_encoder_path_chosen_here() -> None:
     assert report["encoder"]["ingests"] == ingests
     assert machine("torch")["encoder"] == {"questions": "float PyTorch", "ingests": "float PyTorch"}
     assert "encoder" not in machine()
+
+
+def test_speed_serves_the_baseline_path_from_the_other_checkout(tmp_path: Path) -> None:
+    """The build before is measured in the same run as today's: its server runs that
+    checkout's code with this checkout's model cache (no second export)."""
+    from bench import speed
+
+    args = argparse.Namespace(baseline=tmp_path / "before", reader=tmp_path / "r.json")
+    settings, code = speed.path_settings("baseline", args)
+    assert code == (tmp_path / "before").resolve()
+    assert settings == speed.PATHS["product"] | {
+        "ARTICLE_QA_MODEL_CACHE": str(DEFAULT_CACHE.resolve())
+    }
+    settings, code = speed.path_settings("reader-file", args)
+    assert code is None
+    assert settings["ARTICLE_QA_READER_WEIGHTS"] == str((tmp_path / "r.json").resolve())
+    assert speed.path_settings("product", args) == (speed.PATHS["product"], None)
+    with pytest.raises(SystemExit, match="--baseline DIR"):
+        speed.path_settings("baseline", argparse.Namespace(baseline=None, reader=None))
