@@ -95,6 +95,8 @@ PATHS: dict[str, dict[str, str]] = {
         "ARTICLE_QA_READER_WEIGHTS": str(FAST_READER),
     },
 }
+# Paths built from the command line (``path_settings``): another checkout, another reader file.
+ARGUMENT_PATHS = ("baseline", "reader-file")
 # Targets on this 2-core machine, from the client: the product with its reader (issue 13), and
 # the first stage alone, the cheaper mode (issue 6).
 TARGETS: tuple[Target, ...] = (
@@ -320,14 +322,14 @@ def main() -> None:
     parser.add_argument(
         "--paths",
         default="product,first-stage,naive",
-        help="comma-separated: " + ",".join([*PATHS, "baseline", "reader-file"]),
+        help="comma-separated: " + ",".join([*PATHS, *ARGUMENT_PATHS]),
     )
     parser.add_argument("--baseline", type=Path, help="checkout that serves the baseline path")
     parser.add_argument("--reader", type=Path, help="reader file of the reader-file path")
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="SQuAD data directory")
     args = parser.parse_args()
     paths = [p for p in args.paths.split(",") if p]
-    unknown = set(paths) - {*PATHS, "baseline", "reader-file"}
+    unknown = set(paths) - {*PATHS, *ARGUMENT_PATHS}
     if unknown:
         raise SystemExit(f"unknown paths: {', '.join(sorted(unknown))}")
     report: dict[str, Any] = {
