@@ -15,7 +15,9 @@ The model (logistic regression over ``index.reader.ANSWER_FEATURES``, computed b
   paragraph removed).
 
 Each SQuAD question's row comes from a first stage fitted without its article's fold (as
-bench.quality serves it), so the rows look like those of an unseen article. The threshold keeps
+bench.quality serves it), so the rows look like those of an unseen article; for a reader
+fine-tuned on SQuAD (``--squad``), it is read by the reader fine-tuned without that fold
+(``bench.reader_squad.out_of_fold``), never by one that trained on the question. The threshold keeps
 ``ANSWERED_TARGET`` of the fitting set's answerable questions answered. bench.quality fits the
 same way per fold, on the other folds' articles only (``fit_folds``), and scores the held-out
 fold. Only the answerability model, the threshold and the provenance change in ``reader.json``;
@@ -42,6 +44,7 @@ import numpy.typing as npt
 
 from bench import bench_encoder, machine
 from bench.reader_data import index_article, read_asked
+from bench.reader_squad import out_of_fold
 from bench.squad import DEFAULT_DATA, SEPARATOR, SquadArticle, load_articles
 from bench.train_reader import answer_rows, fit_linear
 from bench.training import FOLDS, Example, examples_for, fit, fold_of
@@ -81,17 +84,24 @@ class MemoReader(Reader):
     batch), so a reading is reused only for the same question and the same sentences in order."""
 
     def __init__(self, base: Reader) -> None:  # reads through base; no file is loaded
-        for name in ("combined", "answer", "threshold", "candidates"):
+        for name in ("file", "combined", "answer", "threshold", "candidates"):
             setattr(self, name, getattr(base, name))
         self.provenance = dict(base.provenance)
-        self._base = base
+        self.base = base
         self._memo: dict[tuple[str, tuple[str, ...]], Reading] = {}
 
     def read(self, question: str, sentences: Sequence[str]) -> Reading:
         key = (question, tuple(sentences))
         if key not in self._memo:
-            self._memo[key] = self._base.read(question, sentences)
+            self._memo[key] = self.base.read(question, sentences)
         return self._memo[key]
+
+
+def memoised(readers: Sequence[Reader], *known: MemoReader) -> list[MemoReader]:
+    """``readers`` memoised, one MemoReader for each distinct one; a ``known`` one stands for
+    its own base reader."""
+    made = {id(memo.base): memo for memo in known}
+    return [made.setdefault(id(r), MemoReader(r)) for r in readers]
 
 
 def probes_for(
@@ -229,13 +239,14 @@ def fit_without(
     fold: int | None,
     encoder: Encoder,
     rankers: Rankers,
-    reader: MemoReader,
+    readers: Sequence[Reader],
     probes: Mapping[str, Sequence[Probe]],
     folds: Mapping[str, int],
     extra: tuple[npt.NDArray[np.float32], npt.NDArray[np.bool_]],
 ) -> tuple[LinearModel, float, dict[str, int]]:
     """Fit on every fold but ``fold`` (None: all folds): fold g's probes are ranked by the
-    first stage fitted without g (and without ``fold``), then read; plus the ``extra`` rows."""
+    first stage fitted without g (and without ``fold``), then read by ``readers[g]`` (out of
+    fold: ``bench.reader_squad.out_of_fold``); plus the ``extra`` rows."""
     rows: list[npt.NDArray[np.float32]] = []
     labels: list[bool] = []
     counts = dict.fromkeys(KINDS, 0)
@@ -244,7 +255,7 @@ def fit_without(
             continue
         weights = rankers.without(g) if fold is None else rankers.without(g, fold)
         chosen = [p for t, ps in probes.items() if folds[t] == g for p in ps]
-        got, kept = probe_rows(encoder, weights, reader, chosen)
+        got, kept = probe_rows(encoder, weights, readers[g], chosen)
         rows += got
         labels += [p.answerable for p in kept]
         for p in kept:
@@ -277,12 +288,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     encoder = bench_encoder("onnx")
     articles = load_articles(args.data, None, None)
     folds = fold_of([a.title for a in articles])
+    readers = memoised(out_of_fold(reader, folds), reader)
     with tempfile.TemporaryDirectory(prefix="fit-answerability-") as data_dir:
         library = Library(Path(data_dir), encoder, RankerWeights.blend())
         _, examples, probes = squad_probes(library, articles)
         extra = heldout_rows(reader, args.work)
         model, threshold, counts = fit_without(
-            None, encoder, Rankers(examples, folds), reader, probes, folds, extra
+            None, encoder, Rankers(examples, folds), readers, probes, folds, extra
         )
     config["answerability"] = model.to_json()
     config["threshold"] = threshold
@@ -292,7 +304,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         "the same articles, and constructed unanswerable ones (answering paragraph removed; "
         "asked of another article); the reader's held-out SQuAD-Shifts questions "
         f"({args.work / 'heldout.jsonl'}); SQuAD rows ranked by first stages fitted without "
-        "the question's fold",
+        "the question's fold"
+        + (", read by the reader fine-tuned without that fold" if readers[0] is not reader else ""),
         "examples": counts,
         "answered_target": ANSWERED_TARGET,
         "machine": machine(),

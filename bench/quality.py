@@ -9,13 +9,18 @@ articles only (their answerable and unanswerable questions, and the constructed 
 answering paragraph removed, asked of another article; each ranked by a first stage fitted
 without the held-out fold and without the question's own fold) plus the reader's held-out
 training questions; ``--shipped-answerability`` scores the shipped one instead (and constructs
-no questions). Besides SQuAD v2.0's unanswerable questions, the held-out fold's constructed ones
-are scored too. The dense,
-BM25 and 50/50 blend reference rankers, and late interaction (MaxSim) alone, score the same
-citable sentences from the same feature matrices. Prints one JSON object; progress goes to stderr.
+no questions). A reader fine-tuned on the SQuAD dev half (``python -m bench.train_reader
+--squad``) is scored out of fold: each fold's questions are served by the reader fine-tuned
+without its articles, and read by that fold's own such reader when another fold's
+answerability is fitted on them (``--fold-readers``, by default where its provenance says).
+Besides SQuAD v2.0's unanswerable questions, the held-out fold's constructed ones are scored
+too. The dense, BM25 and 50/50 blend reference rankers, and late interaction (MaxSim) alone,
+score the same citable sentences from the same feature matrices. Prints one JSON object;
+progress goes to stderr.
 
     .venv/bin/python -m bench.quality [--data ../shared/data] [--articles N] [--max-questions N]
         [--threshold F] [--dump rows.jsonl] [--shipped-answerability] [--model DIR]
+        [--fold-readers DIR]
 """
 
 from __future__ import annotations
@@ -46,13 +51,14 @@ from bench import (
     machine,
 )
 from bench.fit_answerability import (
-    MemoReader,
     Rankers,
     fit_without,
     heldout_rows,
+    memoised,
     probe_rows,
     squad_probes,
 )
+from bench.reader_squad import out_of_fold
 from bench.squad import DEFAULT_DATA, TOP_K, Span, hit_rank, load_articles, span_scores
 from bench.training import FOLDS, fold_of
 from index.features import FEATURES, FloatArray
@@ -154,6 +160,11 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument(
         "--reader-work", type=Path, default=Path("var/reader"), help="the reader's heldout.jsonl"
     )
+    parser.add_argument(
+        "--fold-readers",
+        type=Path,
+        help="a reader fine-tuned on SQuAD: its fold readers' folder (default: its provenance's)",
+    )
     parser.add_argument("--model", help="embedding model name or directory (an experiment)")
     add_backend_option(parser)
     add_reader_option(parser)
@@ -181,19 +192,23 @@ def run(args: argparse.Namespace, dump: TextIO | None) -> dict[str, Any]:
         # The constructed unanswerable questions are fitted on and scored with the reader only.
         indexed, examples, probes = squad_probes(library, articles, constructed=per_fold)
         rankers = Rankers(examples, folds)
-        memo = None if reader is None else MemoReader(reader)
-        extra = heldout_rows(memo, args.reader_work) if memo is not None and per_fold else None
+        # Fold g's questions are read by a reader that never trained on them (out_of_fold).
+        memos = [] if reader is None else memoised(out_of_fold(reader, folds, args.fold_readers))
         for fold in range(FOLDS):
             weights = rankers.without(fold)
-            fold_reader = reader
-            if memo is not None and reader is not None and extra is not None:
+            memo = memos[fold] if memos else None
+            fold_reader = None
+            if memo is not None and per_fold:
+                extra = heldout_rows(memo, args.reader_work)
                 model, threshold, counts = fit_without(
-                    fold, encoder, rankers, memo, probes, folds, extra
+                    fold, encoder, rankers, memos, probes, folds, extra
                 )
-                fold_reader = reader.with_answerability(model, threshold)
+                fold_reader = memo.base.with_answerability(model, threshold)
                 fitted.append(counts)
                 logger.info("fold %d: answerability fitted on %s, threshold %.4f",
                             fold, counts, threshold)  # fmt: skip
+            elif memo is not None and reader is not None:
+                fold_reader = memo.base.with_answerability(reader.answer, reader.threshold)
             thresholds.append(weights.threshold if fold_reader is None else fold_reader.threshold)
             library.retriever = Retriever(encoder, weights, fold_reader)
             default = fold_reader.threshold if fold_reader is not None else weights.threshold
@@ -271,6 +286,9 @@ def run(args: argparse.Namespace, dump: TextIO | None) -> dict[str, Any]:
             "file": reader.file.name,
             "candidates": reader.candidates,
             "command": reader.provenance.get("command"),
+            "squad": None
+            if "squad" not in reader.provenance
+            else {k: reader.provenance["squad"][k] for k in ("command", "fold_readers")},
         },
         "answerability": (
             None

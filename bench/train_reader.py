@@ -2,6 +2,7 @@
 
     .venv/bin/python -m bench.train_reader [--train ../shared/data/train] [--work var/reader]
         [--layers 3] [--epochs 1] [--questions N] [--out index/data] [--refit]
+    .venv/bin/python -m bench.train_reader --squad [--base DIR] [--data ../shared/data]
 
 Stages, each cached in ``--work`` so a stopped run resumes where it was:
 1. mine: every training article is parsed, segmented, embedded and ranked by the shipped first
@@ -22,6 +23,11 @@ Stages, each cached in ``--work`` so a stopped run resumes where it was:
    the answerability model and threshold on the shared SQuAD dev half, its unanswerable and
    constructed questions, and the held-out questions of step 4 (the metrics of step 5 are of the
    model fitted in step 4; ``python -m bench.quality`` measures the shipped one).
+
+7. ``--squad`` (bench/reader_squad.py), after the steps above: the reader fine-tuned on the
+   shared SQuAD dev half, one reader per fold under ``--work``/squad (what bench.quality scores
+   each fold with, and what reads each fold's questions when answerability is fitted) and the
+   shipped one on every fold, each with steps 3-6.
 
 ``--refit`` keeps the model in ``--out`` and redoes steps 4-6 only (mining just the held-out and
 QED questions): what a change of the first stage (encoder, features, ranker weights) needs, since
@@ -67,7 +73,7 @@ from bench.reader_data import (
     read_pairs,
     write_jsonl,
 )
-from bench.squad import span_scores
+from bench.squad import DEFAULT_DATA, span_scores
 from index.ranker import DEFAULT_WEIGHTS, LinearModel, RankerWeights
 from index.reader import (
     ANSWER_FEATURES,
@@ -160,6 +166,18 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         action="store_true",
         help="keep the model in --out; refit its combination and answerability only",
     )
+    parser.add_argument(
+        "--squad",
+        action="store_true",
+        help="fine-tune the reader in --base on the shared SQuAD dev half (bench/reader_squad.py)",
+    )
+    parser.add_argument(
+        "--base", type=Path, help="--squad: the reader folder to start from (default: --out)"
+    )
+    parser.add_argument(
+        "--squad-epochs", type=float, default=1.0, help="--squad: epochs over the SQuAD pairs"
+    )
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="SQuAD data folder")
     return parser.parse_args(argv)
 
 
@@ -315,8 +333,17 @@ def build_model(layers: int) -> Any:
     return model
 
 
-def train(args: argparse.Namespace, pairs: Sequence[Pair]) -> Any:
-    """Fine-tune the reader on ``pairs``, resuming from the work folder's checkpoint."""
+def train(
+    args: argparse.Namespace,
+    pairs: Sequence[Pair],
+    *,
+    start: dict[str, Any] | None = None,
+    learning_rate: float = LEARNING_RATE,
+    checkpoint: Path | None = None,
+) -> Any:
+    """Fine-tune the reader on ``pairs``, resuming from ``checkpoint`` (default: the work
+    folder's); from MiniLM's weights, or from the reader state ``start``. Learning-curve
+    snapshots are kept for a run from MiniLM only."""
     import torch
     from tokenizers import Tokenizer
 
@@ -331,15 +358,18 @@ def train(args: argparse.Namespace, pairs: Sequence[Pair]) -> Any:
     plan = batches([len(e[0]) for e in encoded], BATCH, args.seed)
     total = int(len(plan) * args.epochs)
     plan = (plan * math.ceil(args.epochs))[:total]
-    model = build_model(args.layers).to(device)
+    model = build_model(args.layers)
+    if start is not None:
+        model.load_state_dict(start)
+    model = model.to(device)
     parameters = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(parameters, lr=LEARNING_RATE, weight_decay=0.01)
+    optimizer = torch.optim.AdamW(parameters, lr=learning_rate, weight_decay=0.01)
     warmup = max(1, int(total * WARMUP))
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimizer,
         lambda step: min((step + 1) / warmup, max(0.0, (total - step) / max(total - warmup, 1))),
     )
-    checkpoint = args.work / f"checkpoint-{args.layers}l.pt"
+    checkpoint = checkpoint or args.work / f"checkpoint-{args.layers}l.pt"
     step = 0
     state = resume_checkpoint(
         checkpoint, model, optimizer, schedule, device, total=total, pairs=len(pairs)
@@ -385,7 +415,7 @@ def train(args: argparse.Namespace, pairs: Sequence[Pair]) -> Any:
                 "step %d/%d loss %.3f, %.0f tokens/s, %.0f min left",
                 step, total, loss.item(), seen / elapsed, (total - step) * elapsed / done / 60,
             )  # fmt: skip
-        for share in CURVE:
+        for share in CURVE if start is None else ():
             if step == int(total * share):
                 snapshot = {k: v.detach().clone() for k, v in model.state_dict().items()}
                 torch.save(snapshot, args.work / f"curve-{args.layers}l-{share}.pt")
@@ -400,13 +430,11 @@ def train(args: argparse.Namespace, pairs: Sequence[Pair]) -> Any:
 # --- 3. export ---------------------------------------------------------------------------------
 
 
-def export(model: Any, target: Path) -> None:
-    """ONNX of the trained model, weights quantised to int8 per output channel; atomically."""
+def export_float(model: Any, target: Path) -> None:
+    """The trained model as a float ONNX graph (its outputs: relevance, start, end)."""
     import warnings
 
     import torch
-
-    from index.onnx_encoder import quantize_int8
 
     names = ["input_ids", "attention_mask", "token_type_ids"]
     example = torch.ones((2, 12), dtype=torch.int64)
@@ -417,19 +445,27 @@ def export(model: Any, target: Path) -> None:
         "start": {0: "batch", 1: "tokens"},
         "end": {0: "batch", 1: "tokens"},
     }
-    with tempfile.TemporaryDirectory(dir=target.parent) as tmp, warnings.catch_warnings():
+    with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        plain = Path(tmp) / "float.onnx"
         torch.onnx.export(
             model,
             (example, torch.ones_like(example), types),
-            str(plain),
+            str(target),
             input_names=names,
             output_names=["relevance", "start", "end"],
             dynamic_axes=axes,
             opset_version=17,
             dynamo=False,
         )
+
+
+def export(model: Any, target: Path) -> None:
+    """ONNX of the trained model, weights quantised to int8 per output channel; atomically."""
+    from index.onnx_encoder import quantize_int8
+
+    with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
+        plain = Path(tmp) / "float.onnx"
+        export_float(model, plain)
         partial = Path(tmp) / "int8.onnx"
         quantize_int8(plain, partial)
         partial.replace(target)
@@ -564,6 +600,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     target = args.out / MODEL_FILE
     if args.refit:
         refit(args, target, heldout, report, started)
+        return
+    if args.squad:
+        from bench import reader_squad
+
+        reader_squad.run(args, heldout, report)
         return
     model = train(args, pairs)
     args.out.mkdir(parents=True, exist_ok=True)

@@ -218,6 +218,7 @@ class StubReader(Reader):
         self.answer = LinearModel(ANSWER_FEATURES, np.zeros(n), np.ones(n), np.eye(n)[1], 0.0)
         self.threshold = 0.5
         self.candidates = 3
+        self.file = Path("stub.json")
         self.provenance = {}
         self.read_counts: list[int] = []
 
