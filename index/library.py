@@ -198,11 +198,14 @@ class Library:
         return self.store.ids()
 
     def articles(self) -> list[IndexedArticle]:
-        """Every readable stored article; unreadable ones are logged and skipped."""
+        """Every readable stored article; unreadable ones are logged and skipped, and one
+        deleted (by another thread or replica) after the ids were read is left out."""
         found = []
         for article_id in self.ids():
             try:
                 found.append(self.get(article_id))
+            except ArticleNotFoundError:
+                continue
             except IndexMismatchError as exc:
                 logger.error("%s", exc)
         return found

@@ -320,6 +320,21 @@ def test_articles_in_the_old_directory_layout_are_carried_over(
     assert make_library(data_dir, CountingEncoder()).ids() == ["old-story"]
 
 
+def test_an_article_deleted_while_the_list_is_read_is_left_out(
+    data_dir: Path, encoder: CountingEncoder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another replica may delete an article between reading the ids and loading them: the list
+    leaves it out (GET /v1/articles once answered 404 then, in the fleet soak)."""
+    library = make_library(data_dir, encoder)
+    kept = library.ingest(STORY, article_id="kept").id
+    gone = library.ingest(STORY, article_id="gone").id
+    ids = library.ids()
+    with make_library(data_dir, CountingEncoder()) as other:
+        other.delete(gone)
+    monkeypatch.setattr(library, "ids", lambda: ids)
+    assert [a.id for a in library.articles()] == [kept]
+
+
 def test_asks_during_concurrent_ingests_and_deletes(library: Library) -> None:
     """Readers see each article whole and only ever the one they asked about."""
     stable = library.ingest(STORY, article_id="stable").id
