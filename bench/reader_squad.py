@@ -1,6 +1,6 @@
 """Fine-tune the reader on the shared SQuAD dev half, one reader per fold and the shipped one.
 
-    .venv/bin/python -m bench.train_reader --squad [--base var/reader-base.onnx]
+    .venv/bin/python -m bench.train_reader --squad [--base DIR] [--squad-epochs 1]
 
 SQuAD's answers follow its own annotation style (the shortest phrase, no trailing words), which
 the training sets of ``../shared/data/train`` only approach. The reader learns it from the shared
@@ -15,9 +15,11 @@ SQuAD dev half, cross-validated by article as every SQuAD fit here is (``bench.t
   fit reads fold K's questions with (out of fold);
 - the shipped reader, fine-tuned the same way on every fold, written to ``--out``.
 
-The base reader is the float model ``python -m bench.train_reader`` left in ``--work`` (its
-finished checkpoint) or, with ``--base``, an int8 ONNX reader (e.g. an earlier shipped one from
-git), dequantised.
+The base reader is a reader folder as ``python -m bench.train_reader`` writes it (``--base``,
+default ``--out``; refused when it is already fine-tuned on SQuAD, e.g. an earlier shipped one
+restored from git): its int8 ONNX is dequantised into the training architecture, which,
+exported again, reads exactly as it did. It is copied into ``--work`` first, so a stopped run
+resumes from the same base after the shipped files were replaced.
 """
 
 from __future__ import annotations
@@ -136,9 +138,8 @@ def question_pairs(
 
 def squad_pairs(data: Path, path: Path) -> list[Pair]:
     """Every SQuAD question's pairs (cached in ``path``): its TOP first-stage sentences under a
-    first stage fitted without its fold, and for an answerable question every sentence that
-    holds an answer (with the answer's offsets in it); unanswerable questions (SQuAD v2.0's
-    and the answering-paragraph-removed ones) give negatives only."""
+    first stage fitted without its fold (``question_pairs`` for an answerable one); unanswerable
+    questions (SQuAD v2.0's and the answering-paragraph-removed ones) give negatives only."""
     if path.is_file():
         return read_pairs(path)
     from bench import bench_encoder
