@@ -179,6 +179,8 @@ def run(args: argparse.Namespace, dump: TextIO | None) -> dict[str, Any]:
     encoder = bench_encoder(args.backend, args.model)
     # Fitted per fold unless --shipped-answerability: the shipped one is not needed then.
     reader = bench_reader(args, answerability=args.shipped_answerability)
+    # Fold g's questions are read by a reader that never trained on them; checked up front.
+    readers = [] if reader is None else out_of_fold(reader, folds, args.fold_readers)
     started = time.perf_counter()
     product, references = Tally(), {name: Tally() for name in ("dense", "bm25", "blend50", "late")}
     latencies: list[float] = []
@@ -192,8 +194,7 @@ def run(args: argparse.Namespace, dump: TextIO | None) -> dict[str, Any]:
         # The constructed unanswerable questions are fitted on and scored with the reader only.
         indexed, examples, probes = squad_probes(library, articles, constructed=per_fold)
         rankers = Rankers(examples, folds)
-        # Fold g's questions are read by a reader that never trained on them (out_of_fold).
-        memos = [] if reader is None else memoised(out_of_fold(reader, folds, args.fold_readers))
+        memos = memoised(readers)
         for fold in range(FOLDS):
             weights = rankers.without(fold)
             memo = memos[fold] if memos else None
