@@ -196,7 +196,7 @@ def out_of_fold(reader: Reader, folds: Mapping[str, int], root: Path | None = No
             raise SystemExit(
                 f"{reader.file} was fine-tuned on the SQuAD dev half, so its SQuAD questions must "
                 f"be read by the readers fine-tuned without each fold, and {path} is missing: "
-                f"`{RETRAIN} --squad` writes them"
+                f"`{RETRAIN} --squad --base DIR` writes them (docs/reader-model-card.md says how)"
             )
         fold_reader = Reader(path, threads=1, answerability=False)
         held_out = set(fold_reader.provenance["squad"]["held_out"])
