@@ -195,14 +195,16 @@ def run(args: argparse.Namespace, dump: TextIO | None) -> dict[str, Any]:
         indexed, examples, probes = squad_probes(library, articles, constructed=per_fold)
         rankers = Rankers(examples, folds)
         memos = memoised(readers)
+        # The held-out training questions' rows, once per distinct reader.
+        distinct = {id(m): m for m in memos} if per_fold else {}
+        extras = {key: heldout_rows(m, args.reader_work) for key, m in distinct.items()}
         for fold in range(FOLDS):
             weights = rankers.without(fold)
             memo = memos[fold] if memos else None
             fold_reader = None
             if memo is not None and per_fold:
-                extra = heldout_rows(memo, args.reader_work)
                 model, threshold, counts = fit_without(
-                    fold, encoder, rankers, memos, probes, folds, extra
+                    fold, encoder, rankers, memos, probes, folds, extras[id(memo)]
                 )
                 fold_reader = memo.base.with_answerability(model, threshold)
                 fitted.append(counts)

@@ -201,7 +201,10 @@ def out_of_fold(reader: Reader, folds: Mapping[str, int], root: Path | None = No
         fold_reader = Reader(path, threads=1, answerability=False)
         held_out = set(fold_reader.provenance["squad"]["held_out"])
         if not {t for t, f in folds.items() if f == fold} <= held_out:
-            raise SystemExit(f"{path} was trained on articles of fold {fold}: not out of fold")
+            raise SystemExit(
+                f"{path} was trained on articles of fold {fold}: not out of fold (the folds of "
+                "a subset of the articles differ from those it was fine-tuned with)"
+            )
         readers.append(fold_reader)
     return readers
 
