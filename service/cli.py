@@ -15,6 +15,7 @@ import tempfile
 from pathlib import Path
 
 from pydantic import ValidationError
+from threadpoolctl import threadpool_limits
 
 from index.library import DEFAULT_ID, Library
 from index.store import DB_NAME, SqliteStore, copy_articles, open_store
@@ -226,7 +227,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     logging.getLogger("faiss").setLevel(logging.WARNING)
     try:
-        args.run(args, Settings())
+        settings = Settings()
+        # Pinned as the app pins it (service.app): unpinned, numpy's OpenBLAS busy-waits a
+        # thread per core beside ONNX Runtime's threads.
+        threadpool_limits(limits=settings.threads, user_api="blas")
+        args.run(args, settings)
     except (ArticleQAError, OSError, ValidationError) as exc:
         message = _one_line(exc)
         print(f"article-qa: error: {message}", file=sys.stderr)

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+from threadpoolctl import threadpool_info, threadpool_limits
 
 from bench.servers import Postgres
 from index.encoder import HashingEncoder
@@ -198,3 +199,16 @@ def test_migrate_errors_are_one_line(
     assert cli.main(["migrate", "--to", to]) == 1
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
+
+
+def test_the_command_pins_numpy_blas_threads_to_the_setting(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("ARTICLE_QA_THREADS", "7")
+    saved = threadpool_limits(limits=None)  # this process's limits, restored below
+    try:
+        assert cli.main(["list"]) == 0
+        numpy_blas = [p["num_threads"] for p in threadpool_info() if "numpy" in p["filepath"]]
+    finally:
+        saved.restore_original_limits()
+    assert numpy_blas == [7]  # OpenBLAS starts one per core: 7 only if pinned
