@@ -45,7 +45,7 @@ import numpy.typing as npt
 from bench import bench_encoder, machine
 from bench.reader_data import index_article, read_asked
 from bench.reader_squad import out_of_fold
-from bench.squad import DEFAULT_DATA, SEPARATOR, Span, SquadArticle, hit_rank, load_articles
+from bench.squad import DEFAULT_DATA, SEPARATOR, SquadArticle, load_articles
 from bench.train_reader import answer_rows, fit_linear
 from bench.training import FOLDS, Example, examples_for, fit, fold_of
 from index.encoder import Encoder
@@ -72,7 +72,6 @@ class Probe:
     question: str
     indexed: IndexedArticle
     matrix: FloatArray
-    golds: tuple[Span, ...] = ()  # the answer's offsets in ``indexed`` (answerable ones)
 
     @property
     def answerable(self) -> bool:
@@ -115,10 +114,7 @@ def probes_for(
     """Every question of one ingested SQuAD article as a probe, plus the constructed
     unanswerable ones: with the answering paragraph removed, and asked of ``other``."""
     kind = {True: "answerable", False: "unanswerable"}
-    out = [
-        Probe(squad.title, kind[e.answerable], e.question, indexed, e.matrix, e.golds)
-        for e in examples
-    ]
+    out = [Probe(squad.title, kind[e.answerable], e.question, indexed, e.matrix) for e in examples]
     # index_article's cache, seeded with what the full article already embedded.
     sentences = indexed.segmentation.sentences
     stored = indexed.vectors.reconstruct_n(0, len(sentences))
@@ -198,34 +194,21 @@ class Rankers:
 
 def probe_rows(
     encoder: Encoder, weights: RankerWeights, reader: Reader, probes: Iterable[Probe]
-) -> tuple[list[npt.NDArray[np.float32]], list[Probe], list[bool]]:
-    """The ANSWER_FEATURES row of each probe under ``weights`` (the served path), and whether
-    the sentence it would cite first holds the answer."""
+) -> tuple[list[npt.NDArray[np.float32]], list[Probe]]:
+    """The ANSWER_FEATURES row of each probe under ``weights`` (the served path)."""
     retriever = Retriever(encoder, weights, reader)
-    rows, kept, right = [], [], []
+    rows, kept = [], []
     for probe in probes:
         ranking = retriever.rank_features(probe.indexed, probe.question, probe.matrix)
         if ranking.evidence is not None:
             rows.append(ranking.evidence)
             kept.append(probe)
-            first = probe.indexed.segmentation.sentences[ranking.hits[0].sentence]
-            right.append(
-                probe.answerable and hit_rank([(first.start, first.end)], probe.golds) == 1
-            )
-    return rows, kept, right
+    return rows, kept
 
 
-@dataclass(frozen=True, slots=True)
-class Rows:
-    """ANSWER_FEATURES rows with, per row, whether the question is answerable and whether the
-    sentence cited first holds its answer (what the model learns to predict)."""
-
-    matrix: npt.NDArray[np.float32]
-    answerable: npt.NDArray[np.bool_]
-    right: npt.NDArray[np.bool_]
-
-
-def heldout_rows(reader: Reader, work: Path) -> Rows:
+def heldout_rows(
+    reader: Reader, work: Path
+) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.bool_]]:
     """Rows of the reader's held-out training questions (their stored first-stage candidates,
     read as served), with the first stage as shipped; none when ``python -m bench.train_reader``
     has not mined them into ``work``."""
@@ -233,24 +216,22 @@ def heldout_rows(reader: Reader, work: Path) -> Rows:
     if not path.is_file():
         logger.warning("%s is missing (python -m bench.train_reader mines it): fitting on "
                        "SQuAD alone", path)  # fmt: skip
-        none = np.zeros(0, np.bool_)
-        return Rows(np.zeros((0, len(ANSWER_FEATURES)), np.float32), none, none)
+        return np.zeros((0, len(ANSWER_FEATURES)), np.float32), np.zeros(0, np.bool_)
     asked = read_asked(path)
     readings = [
         reader.read(a.question, [c.sentence for c in a.candidates[: reader.candidates]])
         for a in asked
     ]
-    rows, best = answer_rows(reader.combined, RankerWeights.load().confidence, asked, readings)
-    answerable = np.array([a.answerable for a in asked], dtype=np.bool_)
-    right = [a.answerable and a.candidates[b].relevant for a, b in zip(asked, best, strict=True)]
-    return Rows(rows, answerable, np.array(right, dtype=np.bool_))
+    rows, _ = answer_rows(reader.combined, RankerWeights.load().confidence, asked, readings)
+    return rows, np.array([a.answerable for a in asked], dtype=np.bool_)
 
 
-def fit_rows(rows: Rows) -> tuple[LinearModel, float]:
-    """The model of whether the answer cited first is right, and the threshold on it keeping
-    ANSWERED_TARGET of the answerable questions answered."""
-    model = fit_linear(ANSWER_FEATURES, rows.matrix, rows.right)
-    probability = 1.0 / (1.0 + np.exp(-model.score(rows.matrix[rows.answerable])))
+def fit_rows(
+    rows: npt.NDArray[np.float32], answerable: npt.NDArray[np.bool_]
+) -> tuple[LinearModel, float]:
+    """The answerability model and the threshold keeping ANSWERED_TARGET answered."""
+    model = fit_linear(ANSWER_FEATURES, rows, answerable)
+    probability = 1.0 / (1.0 + np.exp(-model.score(rows[answerable])))
     return model, round(float(np.quantile(probability, 1.0 - ANSWERED_TARGET)), 4)
 
 
@@ -261,35 +242,29 @@ def fit_without(
     readers: Sequence[Reader],
     probes: Mapping[str, Sequence[Probe]],
     folds: Mapping[str, int],
-    extra: Rows,
+    extra: tuple[npt.NDArray[np.float32], npt.NDArray[np.bool_]],
 ) -> tuple[LinearModel, float, dict[str, int]]:
     """Fit on every fold but ``fold`` (None: all folds): fold g's probes are ranked by the
     first stage fitted without g (and without ``fold``), then read by ``readers[g]`` (out of
     fold: ``bench.reader_squad.out_of_fold``); plus the ``extra`` rows."""
     rows: list[npt.NDArray[np.float32]] = []
     labels: list[bool] = []
-    right: list[bool] = []
     counts = dict.fromkeys(KINDS, 0)
     for g in range(FOLDS):
         if g == fold:
             continue
         weights = rankers.without(g) if fold is None else rankers.without(g, fold)
         chosen = [p for t, ps in probes.items() if folds[t] == g for p in ps]
-        got, kept, cited = probe_rows(encoder, weights, readers[g], chosen)
+        got, kept = probe_rows(encoder, weights, readers[g], chosen)
         rows += got
         labels += [p.answerable for p in kept]
-        right += cited
         for p in kept:
             counts[p.kind] += 1
-    model, threshold = fit_rows(
-        Rows(
-            np.vstack([np.asarray(rows, dtype=np.float32), extra.matrix]),
-            np.concatenate([np.asarray(labels, dtype=np.bool_), extra.answerable]),
-            np.concatenate([np.asarray(right, dtype=np.bool_), extra.right]),
-        )
-    )
-    counts["heldout_answerable"] = int(extra.answerable.sum())
-    counts["heldout_unanswerable"] = int((~extra.answerable).sum())
+    matrix = np.vstack([np.asarray(rows, dtype=np.float32), extra[0]])
+    answerable = np.concatenate([np.asarray(labels, dtype=np.bool_), extra[1]])
+    model, threshold = fit_rows(matrix, answerable)
+    counts["heldout_answerable"] = int(extra[1].sum())
+    counts["heldout_unanswerable"] = int((~extra[1]).sum())
     return model, threshold, counts
 
 

@@ -224,7 +224,7 @@ def run(args: argparse.Namespace, dump: TextIO | None) -> dict[str, Any]:
                     for p in ps
                     if p.kind in constructed
                 ]
-                rows, kept, _ = probe_rows(encoder, weights, memo, chosen)
+                rows, kept = probe_rows(encoder, weights, memo, chosen)
                 for row, probe in zip(rows, kept, strict=True):
                     constructed[probe.kind][0] += fold_reader.probability(row) < library.threshold
                     constructed[probe.kind][1] += 1

@@ -1,5 +1,4 @@
-"""The unanswerable questions bench.fit_answerability constructs, the memoised reader, and what
-the answerability model learns."""
+"""The unanswerable questions bench.fit_answerability constructs, and the memoised reader."""
 
 from __future__ import annotations
 
@@ -7,19 +6,11 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from bench.fit_answerability import (
-    ANSWERED_TARGET,
-    MemoReader,
-    Probe,
-    Rows,
-    fit_rows,
-    probe_rows,
-    probes_for,
-)
+from bench.fit_answerability import MemoReader, probes_for
 from bench.squad import SEPARATOR, Question, SquadArticle
 from index.encoder import HashingEncoder
 from index.ranker import RankerWeights
-from index.reader import ANSWER_FEATURES, Reading
+from index.reader import Reading
 from index.retriever import IndexedArticle, Retriever, assemble
 from index.store import build_faiss
 from qa.article import parse_text, search_text
@@ -97,38 +88,3 @@ def test_the_memo_reader_reads_each_question_and_batch_once() -> None:
     assert again is first
     assert not np.array_equal(other_order.relevance[::-1], first.relevance)  # read anew
     assert memo.candidates == base.candidates and memo.combined is base.combined
-
-
-def test_probe_rows_say_whether_the_sentence_cited_first_holds_the_answer() -> None:
-    encoder = HashingEncoder()
-    squad = squad_article()
-    indexed = indexed_article(squad.text, squad.title, encoder)
-    retriever = Retriever(encoder, RankerWeights.blend(), StubReader())
-    question = "What about the library?"  # the stub reader cites a library sentence first
-    matrix = retriever.features(indexed, question)
-    downtown, cost = squad.questions[0].golds, squad.questions[2].golds
-    probes = [
-        Probe("Town", kind, question, indexed, matrix, golds)
-        for kind, golds in (("answerable", downtown), ("answerable", cost), ("removed", cost))
-    ]
-    rows, kept, right = probe_rows(encoder, RankerWeights.blend(), StubReader(), probes)
-    cited = retriever.rank_features(indexed, question, matrix).hits[0].sentence
-    opens = "opens downtown" in indexed.segmentation.sentences[cited].text
-    assert kept == probes and len(rows) == 3
-    assert right == [opens, not opens, False]  # one library sentence; never an unanswerable one
-
-
-def test_the_model_learns_right_citations_and_the_threshold_keeps_answerable_ones_answered() -> (
-    None
-):
-    rng = np.random.default_rng(3)
-    n = 400
-    answerable = np.arange(n) < 300
-    right = answerable & (np.arange(n) % 3 != 0)  # a third of the answerable ones cited wrongly
-    matrix = rng.normal(size=(n, len(ANSWER_FEATURES))).astype(np.float32)
-    matrix[:, 1] += np.where(right, 2.0, 0.0)  # only the citation's correctness shows here
-    matrix[:, 2] += np.where(answerable, 2.0, 0.0)  # only answerability shows here
-    model, threshold = fit_rows(Rows(matrix, answerable, right))
-    assert model.coef[1] > 3 * abs(model.coef[2])  # learns what is right, not what is answerable
-    probability = 1.0 / (1.0 + np.exp(-model.score(matrix[answerable])))
-    assert abs(float(np.mean(probability >= threshold)) - ANSWERED_TARGET) < 0.01
