@@ -1,6 +1,6 @@
 """Fine-tune the reader on the shared SQuAD dev half, one reader per fold and the shipped one.
 
-    .venv/bin/python -m bench.train_reader --squad [--base DIR] [--squad-epochs 1]
+    .venv/bin/python -m bench.train_reader --squad [--base DIR] [--squad-epochs 2]
 
 SQuAD's answers follow its own annotation style (the shortest phrase, no trailing words), which
 the training sets of ``../shared/data/train`` only approach. The reader learns it from the shared

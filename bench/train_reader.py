@@ -175,7 +175,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         "--base", type=Path, help="--squad: the reader folder to start from (default: --out)"
     )
     parser.add_argument(
-        "--squad-epochs", type=float, default=1.0, help="--squad: epochs over the SQuAD pairs"
+        "--squad-epochs", type=float, default=2.0, help="--squad: epochs over the SQuAD pairs"
     )
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="SQuAD data folder")
     return parser.parse_args(argv)
