@@ -397,10 +397,10 @@ def train(
         ids, types, mask = ids.to(device), types.to(device), mask.to(device)
         relevant, first, last = relevant.to(device), first.to(device), last.to(device)
         with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
-            relevance, start, end = model(ids, mask, types)
+            relevance, starts, ends = model(ids, mask, types)
         loss = bce(relevance, relevant)
         if bool((first >= 0).any()):
-            loss = loss + 0.5 * (spans(start, first) + spans(end, last))
+            loss = loss + 0.5 * (spans(starts, first) + spans(ends, last))
         loss.backward()
         torch.nn.utils.clip_grad_norm_(parameters, 1.0)
         optimizer.step()

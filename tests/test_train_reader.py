@@ -3,6 +3,7 @@ span metric (SQuAD's normalisation), and which mined questions are kept."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import random
 import shutil
@@ -173,6 +174,27 @@ def test_a_checkpoint_resumes_only_under_the_plan_it_was_saved_with(tmp_path: Pa
     assert torch.equal(fresh[0].weight, model.weight)
     assert fresh[2].last_epoch == schedule.last_epoch
     assert resume_checkpoint(tmp_path / "none.pt", *parts(), "cpu", total=10) is None
+
+
+def test_a_run_from_minilm_keeps_learning_curve_snapshots_and_a_fine_tuning_does_not(
+    tmp_path: Path,
+) -> None:
+    from bench.train_reader import CURVE, train
+
+    pairs = [
+        Pair(f"Who is mayor number {n}?", "The mayor is Ana Ruiz.", n % 2 == 0, None, "new-wiki")
+        for n in range(8 * 32)
+    ]  # 8 batches: snapshots after steps 2 and 4
+    args = argparse.Namespace(threads=1, seed=13, epochs=1.0, layers=1, work=tmp_path / "a")
+    args.work.mkdir()
+    model = train(args, pairs)
+    assert sorted(p.name for p in args.work.glob("curve-*")) == [
+        f"curve-1l-{share}.pt" for share in CURVE
+    ]
+    tuned = argparse.Namespace(**{**vars(args), "work": tmp_path / "b"})
+    tuned.work.mkdir()
+    train(tuned, pairs, start=model.state_dict())
+    assert not list(tuned.work.glob("curve-*"))
 
 
 def _asked(n: int) -> Asked:
