@@ -45,7 +45,7 @@ from bench import machine
 from bench.reader_data import Asked, Pair, read_pairs, write_jsonl
 from bench.squad import load_articles
 from bench.training import FOLDS, Example
-from index.reader import DEFAULT_READER, FAST_READER, RETRAIN, Reader, ReaderSession, sha256
+from index.reader import DEFAULT_READER, RETRAIN, Reader, ReaderSession, sha256
 from qa.models import Sentence
 
 logger = logging.getLogger("bench.reader_squad")
@@ -182,7 +182,9 @@ def out_of_fold(reader: Reader, folds: Mapping[str, int], root: Path | None = No
     they are scored: the reader itself, unless it was fine-tuned on the SQuAD dev half; then,
     for fold K, the reader fine-tuned without K's articles (its file of the same name under
     ``root``, default: where the reader's provenance says), so no SQuAD question is read by a
-    model that trained on it. Fold readers are loaded without answerability (it is fitted)."""
+    model that trained on it. Fold readers are loaded without answerability (it is fitted) and
+    read as many sentences as ``reader`` (a reader refitted with fewer keeps its fold readers'
+    files as written)."""
     squad = reader.provenance.get("squad")
     if not squad:
         return [reader] * FOLDS
@@ -199,6 +201,7 @@ def out_of_fold(reader: Reader, folds: Mapping[str, int], root: Path | None = No
                 f"`{RETRAIN} --squad --base DIR` writes them (docs/reader-model-card.md says how)"
             )
         fold_reader = Reader(path, threads=1, answerability=False)
+        fold_reader.candidates = reader.candidates
         held_out = set(fold_reader.provenance["squad"]["held_out"])
         if not {t for t, f in folds.items() if f == fold} <= held_out:
             raise SystemExit(
@@ -233,7 +236,6 @@ def run(args: argparse.Namespace, heldout: Sequence[Asked], report: Sequence[Ask
     finished one is skipped on a rerun, and a stopped training resumes from its checkpoint."""
     from bench.train_reader import (
         MAX_TOKENS,
-        MODEL_FILE,
         build_model,
         export,
         reader_files,
@@ -263,7 +265,7 @@ def run(args: argparse.Namespace, heldout: Sequence[Asked], report: Sequence[Ask
         out = args.out if fold is None else work / f"{FOLD_DIR}{fold}"
         name = "all" if fold is None else f"{FOLD_DIR}{fold}"
         held_out = sorted(t for t in titles if folds[t] == fold)
-        if finished(out, base_config["sha256"], fold, args.squad_epochs):
+        if finished(out, list(reader_files(args)), base_config["sha256"], fold, args.squad_epochs):
             logger.info("%s: already fine-tuned", name)
             continue
         pairs = [p for g, ps in sorted(by_fold.items()) if g != fold for p in ps] + replay
@@ -276,7 +278,7 @@ def run(args: argparse.Namespace, heldout: Sequence[Asked], report: Sequence[Ask
             checkpoint=work / f"checkpoint-{name}.pt",
         )
         out.mkdir(parents=True, exist_ok=True)
-        target = out / MODEL_FILE
+        target = out / args.model
         export(model, target)
         session = ReaderSession(target, MAX_TOKENS)
         served = {
@@ -302,25 +304,29 @@ def run(args: argparse.Namespace, heldout: Sequence[Asked], report: Sequence[Ask
             "machine": machine(),
             "minutes": round((time.perf_counter() - started) / 60, 1),
         }
-        config = {**base_config, "sha256": sha256(target), "provenance": provenance}
+        config = base_config | {
+            "model": args.model,
+            "sha256": sha256(target),
+            "provenance": provenance,
+        }
         quiet = argparse.Namespace(
             **{**vars(args), "out": out, "no_refit": args.no_refit or fold is not None}
         )
         write_configs(quiet, config, served)
 
 
-def finished(out: Path, base: str, fold: int | None, epochs: float) -> bool:
-    """Whether ``out`` holds the reader fine-tuned from ``base`` without ``fold`` for
+def finished(out: Path, files: Sequence[str], base: str, fold: int | None, epochs: float) -> bool:
+    """Whether ``out`` holds the reader ``files`` fine-tuned from ``base`` without ``fold`` for
     ``epochs``."""
     try:
-        config = json.loads((out / DEFAULT_READER.name).read_text(encoding="utf-8"))
+        config = json.loads((out / files[0]).read_text(encoding="utf-8"))
         squad = config["provenance"]["squad"]
         return bool(
             squad["base_sha256"] == base
             and squad["fold"] == fold
             and squad["epochs"] == epochs
             and sha256(out / config["model"]) == config["sha256"]
-            and (out / FAST_READER.name).is_file()
+            and all((out / name).is_file() for name in files)
         )
     except (OSError, KeyError, ValueError):
         return False

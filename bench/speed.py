@@ -17,8 +17,8 @@ much CPU per request, and on two cores the client's CPU is taken from the server
 171 requests/s at concurrency 8 where http.client measured 238, against the same server).
 
 Paths: ``product`` is the int8 ONNX encoder and the reader with ``ARTICLE_QA_WORKERS=2``, the
-reader file this CPU gets by default (``index.reader.default_reader``); ``three-sentences`` and
-``one-sentence`` the same with ``reader.json`` or ``reader-fast.json`` whatever the CPU;
+reader file this CPU gets by default (``index.reader.default_reader``); ``full-reader`` and
+``fast-reader`` the same with ``reader.json`` or ``reader-fast.json`` whatever the CPU;
 ``first-stage`` the same without the reader (``ARTICLE_QA_READER=false``, the cheaper mode and
 the build before the reader); ``naive`` is PyTorch MiniLM in one worker, as the first working
 product served; ``baseline`` the product path served by another checkout's code
@@ -84,12 +84,12 @@ PATHS: dict[str, dict[str, str]] = {
         "ARTICLE_QA_READER": "false",
     },
     # The product with either shipped reader file, whatever this CPU picks by default.
-    "three-sentences": {
+    "full-reader": {
         "ARTICLE_QA_BACKEND": "onnx",
         "ARTICLE_QA_WORKERS": "2",
         "ARTICLE_QA_READER_WEIGHTS": str(DEFAULT_READER),
     },
-    "one-sentence": {
+    "fast-reader": {
         "ARTICLE_QA_BACKEND": "onnx",
         "ARTICLE_QA_WORKERS": "2",
         "ARTICLE_QA_READER_WEIGHTS": str(FAST_READER),

@@ -10,7 +10,7 @@ Stages, each cached in ``--work`` so a stopped run resumes where it was:
 2. train: MiniLM's first ``--layers`` layers with a relevance and a start/end head, fine-tuned
    on the pairs (bf16 autocast where the CPU has bf16, CUDA when present); a checkpoint every
    few hundred steps, and a resumed run skips the batches already seen.
-3. export: ONNX, quantised to int8 per channel (``reader-int8.onnx``).
+3. export: ONNX, quantised to int8 per channel (``reader-int8.onnx``, or ``--model``).
 4. fit: on held-out SQuAD-Shifts articles, read through the exported model exactly as served,
    a logistic combination of first-stage and reader scores and an answerability model (with
    questions whose answering paragraph was removed); the threshold keeps 96% answered.
@@ -88,7 +88,7 @@ from index.reader import (
 
 logger = logging.getLogger("bench.train_reader")
 
-MODEL_FILE = "reader-int8.onnx"
+MODEL_FILE = "reader-int8.onnx"  # the model's name in --out unless --model says otherwise
 MAX_TOKENS = 128
 BATCH = 32
 LEARNING_RATE = 8e-5
@@ -142,6 +142,11 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--train", type=Path, default=DEFAULT_TRAIN, help="training data folder")
     parser.add_argument("--work", type=Path, default=Path("var/reader"), help="caches, checkpoints")
     parser.add_argument("--out", type=Path, default=DATA, help="where the shipped files go")
+    parser.add_argument(
+        "--model",
+        default=MODEL_FILE,
+        help="the model's file name in --out (two readers shipped side by side differ by it)",
+    )
     parser.add_argument("--layers", type=int, default=3, help="MiniLM layers kept (1-6)")
     parser.add_argument("--epochs", type=float, default=1.0)
     parser.add_argument("--negatives", type=int, default=2, help="hard negatives per question")
@@ -156,6 +161,13 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         type=int,
         default=FAST_CANDIDATES,
         help="sentences it reads on CPUs without int8 dot products (reader-fast.json)",
+    )
+    parser.add_argument(
+        "--files",
+        nargs="+",
+        choices=(DEFAULT_READER.name, FAST_READER.name),
+        default=[DEFAULT_READER.name, FAST_READER.name],
+        help="the reader files written (default both; one when the other has its own model)",
     )
     parser.add_argument("--seed", type=int, default=13)
     parser.add_argument(
@@ -597,7 +609,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         keep = set(random.Random(args.seed).sample(questions, min(args.questions, len(questions))))
         pairs = [p for p in pairs if p.question in keep]
     logger.info("%d pairs, %d held-out, %d report questions", len(pairs), len(heldout), len(report))
-    target = args.out / MODEL_FILE
+    target = args.out / args.model
     if args.refit:
         refit(args, target, heldout, report, started)
         return
@@ -635,10 +647,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         seen = round(share * args.epochs * len({p.question for p in pairs}))
         curve.append({"training_questions": seen, **point})
     seen = round(args.epochs * len({p.question for p in pairs}))
-    curve.append({"training_questions": seen, **served[DEFAULT_READER.name][1]["heldout"]})
+    curve.append({"training_questions": seen, **next(iter(served.values()))[1]["heldout"]})
     config = {
         "format_version": FORMAT_VERSION,
-        "model": MODEL_FILE,
+        "model": args.model,
         "sha256": sha256(target),
         "layers": args.layers,
         "max_tokens": MAX_TOKENS,
@@ -659,8 +671,9 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 def reader_files(args: argparse.Namespace) -> dict[str, int]:
-    """The reader files written, with the sentences each reads."""
-    return {DEFAULT_READER.name: args.candidates, FAST_READER.name: args.fast_candidates}
+    """The reader files written (``--files``), with the sentences each reads."""
+    reads = {DEFAULT_READER.name: args.candidates, FAST_READER.name: args.fast_candidates}
+    return {name: reads[name] for name in reads if name in args.files}
 
 
 def served_fields(
@@ -717,7 +730,7 @@ def refit(
     training provenance is kept, the refit recorded beside it."""
     from index.reader import ReaderSession
 
-    config_path = args.out / DEFAULT_READER.name
+    config_path = args.out / next(iter(reader_files(args)))
     config = json.loads(config_path.read_text(encoding="utf-8"))
     if config.get("sha256") != sha256(target):
         raise SystemExit(f"{target} does not match {config_path}; train it again")

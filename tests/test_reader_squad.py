@@ -87,10 +87,9 @@ def test_dequantised_weights_rebuild_the_int8_reader_exactly(tmp_path: Path) -> 
 def reader_folder(path: Path, squad: dict[str, Any] | None) -> Path:
     """A copy of the shipped reader files in ``path``, with ``squad`` as its SQuAD provenance."""
     path.mkdir(parents=True)
-    config = json.loads(DEFAULT_READER.read_text())
-    shutil.copy(DATA / config["model"], path / config["model"])
     for name in (DEFAULT_READER.name, FAST_READER.name):
         data = json.loads((DATA / name).read_text())
+        shutil.copy(DATA / data["model"], path / data["model"])
         data["provenance"].pop("squad", None)
         if squad is not None:
             data["provenance"]["squad"] = squad
@@ -126,6 +125,14 @@ def test_a_squad_reader_has_each_fold_read_by_the_reader_that_held_it_out(tmp_pa
     assert memos[-1] is memo and [m.base for m in memos[:4]] == readers
 
 
+def test_fold_readers_read_as_many_sentences_as_the_reader_they_stand_for(tmp_path: Path) -> None:
+    """A reader refitted to read fewer sentences (``--refit --candidates 2``) is fitted and
+    scored with its fold readers reading as many, whatever their own files say."""
+    shipped = fold_readers(tmp_path)
+    shipped.candidates = 1
+    assert [r.candidates for r in out_of_fold(shipped, FOLDS)] == [1] * 4
+
+
 def test_a_squad_reader_without_its_fold_readers_is_refused(tmp_path: Path) -> None:
     reader = fold_readers(tmp_path)
     shutil.rmtree(tmp_path / f"{FOLD_DIR}2")
@@ -157,10 +164,14 @@ def test_fine_tuning_starts_from_a_copy_of_a_base_not_yet_fine_tuned(tmp_path: P
 def test_a_fold_is_finished_only_when_fine_tuned_as_planned(tmp_path: Path) -> None:
     config = json.loads(DEFAULT_READER.read_text())
     out = reader_folder(tmp_path / "fold", {"fold": 2, "base_sha256": "abc", "epochs": 1.0})
-    assert finished(out, "abc", 2, 1.0)
-    assert not finished(out, "abc", 1, 1.0)
-    assert not finished(out, "abc", 2, 2.0)
-    assert not finished(out, "another base", 2, 1.0)
+    both = [DEFAULT_READER.name, FAST_READER.name]
+    assert finished(out, both, "abc", 2, 1.0)
+    assert not finished(out, both, "abc", 1, 1.0)
+    assert not finished(out, both, "abc", 2, 2.0)
+    assert not finished(out, both, "another base", 2, 1.0)
+    (out / FAST_READER.name).unlink()
+    assert not finished(out, both, "abc", 2, 1.0)
+    assert finished(out, [DEFAULT_READER.name], "abc", 2, 1.0)
     (out / config["model"]).write_bytes(b"half written")
-    assert not finished(out, "abc", 2, 1.0)
-    assert not finished(tmp_path / "nothing", "abc", 2, 1.0)
+    assert not finished(out, [DEFAULT_READER.name], "abc", 2, 1.0)
+    assert not finished(tmp_path / "nothing", both, "abc", 2, 1.0)

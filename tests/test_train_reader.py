@@ -18,7 +18,7 @@ from bench.squad import normalize_answer, span_scores
 from bench.train_reader import MAX_TOKENS, batches, encode_pairs
 from index.encoder import BUNDLED_MODEL, HashingEncoder, resolve_model_path
 from index.features import CONFIDENCE_FEATURES
-from index.reader import DATA
+from index.reader import DATA, FAST_READER
 
 
 @pytest.fixture(scope="module")
@@ -216,8 +216,8 @@ def _asked(n: int) -> Asked:
     )
 
 
-def _refit_args(tmp_path: Path) -> Any:
-    """``--refit`` arguments for a copy of the shipped reader in ``tmp_path``."""
+def _refit_args(tmp_path: Path, *extra: str) -> Any:
+    """``--refit`` arguments (and ``extra``) for a copy of the shipped reader in ``tmp_path``."""
     from bench import train_reader
 
     for name in ("reader-int8.onnx", "reader.json"):
@@ -226,7 +226,7 @@ def _refit_args(tmp_path: Path) -> Any:
     work.mkdir()
     (work / "first-stage.txt").write_text("test stage\n")
     return train_reader.parse_args(
-        ["--refit", "--no-refit", "--out", str(tmp_path), "--work", str(work)]
+        ["--refit", "--no-refit", "--out", str(tmp_path), "--work", str(work), *extra]
     )
 
 
@@ -270,3 +270,24 @@ def test_refit_writes_the_one_sentence_reader_file_beside_the_three_sentence_one
     assert fast["combined"]["weights"]["relevance"]["coef"] != 0.0
     assert fast["answerability"] != full["answerability"]
     assert fast["sha256"] == full["sha256"]
+
+
+def test_refit_of_one_reader_file_leaves_a_reader_with_another_model_beside_it_alone(
+    tmp_path: Path,
+) -> None:
+    """Two readers can share a folder (index/data: one per kind of CPU), each file with its own
+    model (--model); --files refits only the one named."""
+    from bench import train_reader
+
+    args = _refit_args(tmp_path, "--files", FAST_READER.name, "--model", "other-int8.onnx")
+    fast = json.loads(FAST_READER.read_text())
+    shutil.copy(DATA / fast["model"], tmp_path / "other-int8.onnx")
+    fast["model"] = "other-int8.onnx"
+    (tmp_path / FAST_READER.name).write_text(json.dumps(fast))
+    full_before = (tmp_path / "reader.json").read_bytes()
+    asked = [_asked(n) for n in range(24)]
+    train_reader.refit(args, tmp_path / "other-int8.onnx", asked, asked[:4], 0.0)
+    assert (tmp_path / "reader.json").read_bytes() == full_before
+    after = json.loads((tmp_path / FAST_READER.name).read_text())
+    assert (after["model"], after["candidates"]) == ("other-int8.onnx", 1)
+    assert "refit" in after["provenance"]
