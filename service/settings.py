@@ -77,9 +77,9 @@ class Settings(BaseSettings):
     reader_weights: Path | None = Field(
         None,
         description="Reader file (python -m bench.train_reader); unset: the shipped one for this "
-        "CPU: index/data/reader.json (reads the best three sentences) where it has an int8 "
-        "dot-product instruction (AVX-512 VNNI, AVX-VNNI, AMX), else reader-fast.json (the best "
-        "one: faster there, about 0.7 points of hit@1 less).",
+        "CPU: index/data/reader.json (six layers reading the best two sentences) where it has "
+        "an int8 dot-product instruction (AVX-512 VNNI, AVX-VNNI, AMX), else reader-fast.json "
+        "(three layers reading the best one: within the latency budget there).",
     )
     ranker_weights: Path | None = Field(
         None,
