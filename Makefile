@@ -10,7 +10,7 @@ export HOST PORT
 # store and fleet tests (the tests start their own servers on loopback).
 SYSTEM_PACKAGES := chromium postgresql redis-server
 
-.PHONY: help install system-packages run test lint bench screenshots clean
+.PHONY: help install system-packages run test lint bench bench-full models screenshots clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -39,11 +39,17 @@ lint: install ## ruff and mypy --strict
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-bench: install ## answer-quality benchmark on ../shared/data (prints JSON)
-	$(BIN)/python -m bench.quality
+bench: install ## the quick benchmark suite, bundled data only (minutes; reports in var/bench)
+	$(BIN)/python -m bench
+
+bench-full: install ## and the long ones on ../shared/data (hours; skipped without it)
+	$(BIN)/python -m bench --full
+
+models: install ## rebuild every shipped model file from ../shared/data (hours; resumable)
+	$(BIN)/python -m train
 
 screenshots: install system-packages ## regenerate docs/widget-*.png (with Chromium)
-	$(BIN)/python -m bench.screenshots
+	$(BIN)/python -m tests.browser.screenshots
 
 clean: ## remove the virtualenv and stored indexes
 	rm -rf $(VENV) var

@@ -5,8 +5,8 @@ comparable on a small shared machine (one thread per core is badly slow when a c
 """
 
 import argparse
+import json
 import os
-import platform
 import socket
 import subprocess
 import time
@@ -21,9 +21,9 @@ for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 import httpx  # noqa: E402
 
 from index.encoder import BACKENDS, DEFAULT_BACKEND, DEFAULT_MODEL, Backend, Encoder  # noqa: E402
-from index.loading import load_encoder  # noqa: E402
-from index.onnx_encoder import INT8_DOT_FLAGS  # noqa: E402
 from index.reader import Reader  # noqa: E402
+from service.settings import Settings  # noqa: E402
+from service.state import real_encoder  # noqa: E402
 
 
 def add_backend_option(parser: argparse.ArgumentParser) -> None:
@@ -35,10 +35,8 @@ def add_backend_option(parser: argparse.ArgumentParser) -> None:
 def bench_encoder(backend: Backend, model: str | None = None) -> Encoder:
     """The real encoder as the service loads it by default, but with one thread; ``model``: another
     embedding model (a name or a local directory) instead of the bundled one."""
-    from service.settings import Settings
-
     name = DEFAULT_MODEL if model is None else model
-    return load_encoder(name, backend=backend, threads=1, cache_dir=Settings().model_cache)
+    return real_encoder(Settings(model=name, backend=backend, threads=1))
 
 
 def free_port() -> int:
@@ -74,13 +72,16 @@ Target = tuple[str, str, float]
 
 
 def check_targets(result: Mapping[str, Any], targets: Sequence[Target]) -> list[dict[str, Any]]:
-    """Each target with what was measured and whether it is met, for the printed report."""
+    """Each target with what was measured and whether it is met, for the printed report; a
+    measure that was skipped (not in ``result``: its data is missing) is neither."""
     checked = []
     for path, relation, limit in targets:
         value: Any = result
         for key in path.split("."):
-            value = value[key]
-        met = value <= limit if relation == "<=" else value >= limit
+            value = value.get(key) if isinstance(value, Mapping) else None
+        met = None
+        if value is not None:
+            met = value <= limit if relation == "<=" else value >= limit
         checked.append(
             {"measure": path, "target": f"{relation} {limit:g}", "measured": value, "met": met}
         )
@@ -108,46 +109,17 @@ def bench_reader(args: argparse.Namespace, answerability: bool = True) -> Reader
     return Reader(args.reader, threads=1, answerability=answerability)
 
 
-def cpu_features(cpuinfo: str) -> dict[str, Any]:
-    """The CPU model and the extensions that decide the encoder and reader paths and their speed,
-    from the text of /proc/cpuinfo (its first processor)."""
-    first = cpuinfo.split("\n\n", 1)[0]
-    fields = {
-        k.strip(): v.strip() for k, _, v in (line.partition(":") for line in first.split("\n"))
-    }
-    flags = set(fields.get("flags", "").split())
-    return {
-        "cpu": fields.get("model name") or platform.processor() or platform.machine(),
-        "amx": {"amx_tile", "amx_bf16"} <= flags,
-        "avx512": "avx512f" in flags,
-        "avx2": "avx2" in flags,
-        "bf16": bool({"avx512_bf16", "amx_bf16"} & flags),
-        "int8_dot": bool(INT8_DOT_FLAGS & flags),
-    }
+def needs_shared(path: Path) -> str | None:
+    """Why a benchmark (or part of one) is skipped: ``path``, from ``../shared``, is missing (a
+    fresh clone has none beside it); None when it is there."""
+    if path.exists():
+        return None
+    return f"skipped: needs {path} (the shared data beside the project, ../shared)"
 
 
-def encoder_paths(backend: str) -> dict[str, str]:
-    """What runs questions and what runs ingests for ``backend`` on this CPU, chosen as the
-    service chooses (``OnnxEncoder`` ingests in bf16 where ``bf16_available()``)."""
-    if backend == "torch":
-        return {"questions": "float PyTorch", "ingests": "float PyTorch"}
-    from index.onnx_encoder import bf16_available
-
-    ingests = "bf16 OpenVINO" if bf16_available() else "int8 ONNX Runtime"
-    return {"questions": "int8 ONNX Runtime", "ingests": ingests}
-
-
-def machine(backend: str | None = None) -> dict[str, Any]:
-    """The machine a benchmark ran on, printed beside every time and rate it reports: the same
-    code is several times faster on a CPU with AMX than on one with AVX2 alone. With a backend,
-    also the encoder path it takes here."""
-    try:
-        cpuinfo = Path("/proc/cpuinfo").read_text()
-    except OSError:  # not Linux
-        cpuinfo = ""
-    info = {**cpu_features(cpuinfo), "cores": os.cpu_count()}
-    if isa := os.environ.get("ONEDNN_MAX_CPU_ISA"):  # an older CPU emulated, for OpenVINO only
-        info["onednn_max_cpu_isa"] = isa
-    if backend is not None:
-        info["encoder"] = encoder_paths(backend)
-    return info
+def skip_without_shared(path: Path) -> None:
+    """End a benchmark that cannot run without ``path`` (from ``../shared``) with one JSON line
+    saying so, and exit status 0: a fresh clone skips it instead of failing."""
+    if (reason := needs_shared(path)) is not None:
+        print(json.dumps({"skipped": reason}))
+        raise SystemExit(0)

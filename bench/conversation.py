@@ -1,8 +1,8 @@
 """Conversation benchmark: follow-up questions with and without resolution (qa.followup).
 
 Runs the dialogues in ``bench/conversations.json`` (about the bundled default article and the
-SQuAD article Super_Bowl_50 from ``../shared/data``) through the real library, each turn asked
-three ways:
+SQuAD article Super_Bowl_50 from ``../shared/data``; those are skipped, and counted as skipped,
+where the shared data is missing) through the real library, each turn asked three ways:
 
 - ``baseline``: the question as typed, history ignored;
 - ``resolved``: ``resolve(question, history)``, the earlier questions only;
@@ -29,34 +29,39 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from bench import add_backend_option, add_reader_option, bench_encoder, bench_reader
+from bench import add_backend_option, add_reader_option, bench_encoder, bench_reader, needs_shared
 from index.library import Library
 from qa.followup import is_followup, resolve
+from train.squad import DEFAULT_DATA, V1_FILE, read_jsonl
 
 CONVERSATIONS = Path(__file__).with_name("conversations.json")
-SQUAD = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "squad-v1.1-dev-a.jsonl"
 MODES = ("baseline", "resolved", "resolved_answers")
 
 
-def squad_article(title: str) -> str:
+def squad_article(squad: Path, title: str) -> str:
     """One SQuAD article as the product would ingest it: paragraphs joined by blank lines."""
-    for line in SQUAD.read_text(encoding="utf-8").splitlines():
-        record: dict[str, Any] = json.loads(line)
+    for record in read_jsonl(squad):
         if record["title"] == title:
             return "\n\n".join(p["context"] for p in record["paragraphs"])
-    raise SystemExit(f"{title!r} is not in {SQUAD}")
+    raise SystemExit(f"{title!r} is not in {squad}")
 
 
-def load_articles(library: Library, spec: dict[str, dict[str, Any]]) -> dict[str, str]:
-    """Index every article the dialogues use; returns dialogue article name -> library id."""
+def load_articles(
+    library: Library, spec: dict[str, dict[str, Any]], squad: Path
+) -> tuple[dict[str, str], dict[str, str]]:
+    """Index every article the dialogues use: dialogue article name -> library id; and the
+    articles skipped, with why (the SQuAD ones, where ``squad`` is missing)."""
     ids: dict[str, str] = {}
+    skipped: dict[str, str] = {}
     for name, source in spec.items():
         if source.get("default"):
             ids[name] = library.ensure_default().id
+        elif (reason := needs_shared(squad)) is not None:
+            skipped[name] = reason
         else:
             title = source["squad_title"]
-            ids[name] = library.ingest(squad_article(title), title=title).id
-    return ids
+            ids[name] = library.ingest(squad_article(squad, title), title=title).id
+    return ids, skipped
 
 
 def check_gold(library: Library, ids: dict[str, str], dialogues: list[dict[str, Any]]) -> None:
@@ -78,12 +83,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_backend_option(parser)
     add_reader_option(parser)
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="SQuAD data directory")
     args = parser.parse_args()
     data: dict[str, Any] = json.loads(CONVERSATIONS.read_text(encoding="utf-8"))
-    dialogues: list[dict[str, Any]] = data["dialogues"]
     with tempfile.TemporaryDirectory() as tmp:
         library = Library(Path(tmp), bench_encoder(args.backend), reader=bench_reader(args))
-        ids = load_articles(library, data["articles"])
+        ids, skipped = load_articles(library, data["articles"], args.data / V1_FILE)
+        dialogues = [d for d in data["dialogues"] if d["article"] in ids]
         check_gold(library, ids, dialogues)
         rows: list[dict[str, Any]] = []
         for number, dialogue in enumerate(dialogues):
@@ -114,7 +120,11 @@ def main() -> None:
                     row[mode]["query"] = queries[mode]
                 rows.append(row)
                 history.append(question)
-    print(json.dumps(summary(rows), indent=1, ensure_ascii=False))
+    result = summary(rows)
+    if skipped:
+        left = len(data["dialogues"]) - len(dialogues)
+        result["skipped"] = {"dialogues": left, "articles": skipped}
+    print(json.dumps(result, indent=1, ensure_ascii=False))
 
 
 def judge(library: Library, article_id: str, query: str, gold: list[str] | str) -> dict[str, Any]:

@@ -32,10 +32,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import free_port, machine, percentile, servers
+from bench import free_port, percentile, servers
 from bench.speed import _ask, questions, server, throughput
 from index.encoder import HashingEncoder
-from index.store import ArticleStore, open_store
+from index.machine import machine
+from index.store import ArticleStore
+from index.stores import open_store
 from qa.article import parse_text
 
 SETUPS = ("sqlite", "postgresql", "postgresql-redis", "postgresql-redis-2-replicas")

@@ -38,9 +38,9 @@ from typing import Any
 
 import numpy as np
 
-from bench import machine
-from bench.squad import DEFAULT_DATA, load_articles
+from bench import skip_without_shared
 from index.encoder import DEFAULT_MODEL, resolve_model_path
+from index.machine import machine
 from index.onnx_encoder import (
     FLOAT_FILE,
     INT8_FILE,
@@ -53,6 +53,7 @@ from index.onnx_encoder import (
 )
 from qa.article import parse_text, search_text
 from qa.segment import segment
+from train.squad import DEFAULT_DATA, V1_FILE, load_articles
 
 SHIPPED_BUDGET = 512
 STREAMS = 2  # ARTICLE_QA_INGEST_THREADS' default
@@ -86,6 +87,7 @@ def main() -> None:
     parser.add_argument("--paths", default="bf16", help=f"comma-separated: {','.join(PATHS)}")
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="SQuAD data directory")
     args = parser.parse_args()
+    skip_without_shared(args.data / V1_FILE)
     paths = [p for p in args.paths.split(",") if p]
     if unknown := set(paths) - set(PATHS):
         raise SystemExit(f"unknown paths: {', '.join(sorted(unknown))}")

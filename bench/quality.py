@@ -1,15 +1,15 @@
 """Answer quality of the real pipeline on SQuAD, cross-validated by article, beside plain rankers.
 
 Each article's paragraphs are joined into one text and ingested through ``Library``. The ranker
-and answerability model are fitted on three quarters of the articles (bench/training.py) and every
+and answerability model are fitted on three quarters of the articles (train/ranker.py) and every
 question of the remaining quarter is asked through ``Library.ask`` with those weights: that call is
 what is scored and timed. With the reader, its answerability model and threshold are fitted per
-fold too, as ``python -m bench.fit_answerability`` fits the shipped ones but on the other folds'
+fold too, as ``python -m train.reader.answerability`` fits the shipped ones but on the other folds'
 articles only (their answerable and unanswerable questions, and the constructed ones: the
 answering paragraph removed, asked of another article; each ranked by a first stage fitted
 without the held-out fold and without the question's own fold) plus the reader's held-out
 training questions; ``--shipped-answerability`` scores the shipped one instead (and constructs
-no questions). A reader fine-tuned on the SQuAD dev half (``python -m bench.train_reader
+no questions). A reader fine-tuned on the SQuAD dev half (``python -m train.reader
 --squad``) is scored out of fold: each fold's questions are served by the reader fine-tuned
 without its articles, and read by that fold's own such reader when another fold's
 answerability is fitted on them (``--fold-readers``, by default where its provenance says).
@@ -48,25 +48,29 @@ from bench import (
     bench_encoder,
     bench_reader,
     check_targets,
-    machine,
+    skip_without_shared,
 )
-from bench.fit_answerability import (
-    Rankers,
-    fit_without,
-    heldout_rows,
-    memoised,
-    probe_rows,
-    squad_probes,
-)
-from bench.reader_squad import out_of_fold
-from bench.squad import DEFAULT_DATA, TOP_K, Span, hit_rank, load_articles, span_scores
-from bench.training import FOLDS, fold_of
 from index.features import FEATURES, FloatArray
 from index.fusion import convex
 from index.library import Library
+from index.machine import machine
 from index.ranker import RankerWeights
 from index.retriever import IndexedArticle, Retriever
 from qa.models import Answer
+from train.ranker import Rankers
+from train.reader.answerability import fit_without, heldout_rows, probe_rows, squad_probes
+from train.reader.folds import memoised, out_of_fold
+from train.squad import (
+    DEFAULT_DATA,
+    FOLDS,
+    TOP_K,
+    V1_FILE,
+    Span,
+    fold_of,
+    hit_rank,
+    load_articles,
+    span_scores,
+)
 
 logger = logging.getLogger("bench.quality")
 
@@ -310,6 +314,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(asctime)s %(message)s")
     logger.setLevel(logging.INFO)
     args = parse_args(sys.argv[1:] if argv is None else argv)
+    skip_without_shared(args.data / V1_FILE)
     if args.dump is None:
         report = run(args, None)
     else:

@@ -26,12 +26,13 @@ from typing import Any
 import faiss
 import numpy as np
 
-from bench import Target, bench_encoder, check_targets, machine
-from bench.squad import DEFAULT_DATA, load_articles
+from bench import Target, bench_encoder, check_targets, skip_without_shared
 from index.archive import EXACT_LIMIT, ArchiveIndex
 from index.encoder import DEFAULT_BACKEND, Vectors
+from index.machine import machine
 from qa.article import parse_text
 from qa.segment import segment
+from train.squad import DEFAULT_DATA, V1_FILE, load_articles
 
 K = 10
 QUERIES = 300
@@ -139,6 +140,7 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="SQuAD data directory")
     parser.add_argument("--plot", type=Path, default=Path("docs/scale.png"))
     args = parser.parse_args()
+    skip_without_shared(args.data / V1_FILE)
     faiss.omp_set_num_threads(1)
     topics, queries = topics_and_queries(args.data)
     rng = np.random.default_rng(0)

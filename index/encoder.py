@@ -5,7 +5,7 @@ reference); index/loading.py chooses between them. Vectors are float32 and unit-
 inner product is cosine similarity.
 
 The default model is the bundled all-MiniLM-L6-v2 fine-tuned on question/answer-sentence pairs
-(``python -m bench.train_encoder``). Only what the fine-tuning changed is shipped, in float16
+(``python -m train.encoder``). Only what the fine-tuning changed is shipped, in float16
 (``index/data/encoder-layers.safetensors``, checked against ``encoder.json``'s sha256); on first
 use it is laid over the bundled weights into a model folder in the cache, with numpy alone.
 """
@@ -40,7 +40,7 @@ BUNDLED_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 # vectors stored with the old one are rebuilt.
 DEFAULT_MODEL = "article-qa/minilm-l6-qa-1"
 SHIPPED_ENCODER = Path(__file__).resolve().parent / "data" / "encoder.json"
-REBUILD = "python -m bench.train_encoder --ship DIR"
+REBUILD = "python -m train.encoder --ship DIR"
 Backend = Literal["onnx", "torch"]
 BACKENDS: tuple[Backend, ...] = ("onnx", "torch")
 DEFAULT_BACKEND: Backend = "onnx"

@@ -23,7 +23,8 @@ from index.encoder import Encoder, Progress
 from index.ranker import RankerWeights
 from index.reader import Reader
 from index.retriever import IndexedArticle, Retriever, assemble
-from index.store import ArticleStore, SqliteStore, StaleIndexError, build_faiss, checksum
+from index.sqlite_store import SqliteStore
+from index.store import ArticleStore, StaleIndexError, build_faiss, checksum
 from qa.article import parse_html, parse_text, search_text
 from qa.compose import compose
 from qa.errors import ArticleNotFoundError, ArticleTooLargeError, IndexMismatchError

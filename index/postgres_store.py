@@ -1,9 +1,9 @@
 """The article store on PostgreSQL: one database shared by any number of replicas.
 
-Same rows, checks and guarantees as the SQLite store (``index.store``): each save or delete is one
-transaction, and a trigger bumps the generation counter inside it. Connections come from a pool
-(psycopg_pool) shared by the server's threads; they run in autocommit mode, so a revision check is
-one round trip. Errors reaching the server (down, restarting, pool exhausted) become
+Same rows, checks and guarantees as the SQLite store (``index.sqlite_store``): each save or delete
+is one transaction, and a trigger bumps the generation counter inside it. Connections come from a
+pool (psycopg_pool) shared by the server's threads; they run in autocommit mode, so a revision
+check is one round trip. Errors reaching the server (down, restarting, pool exhausted) become
 ``StoreUnavailableError``: the API answers 503 and the request can be retried.
 """
 

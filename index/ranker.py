@@ -1,6 +1,6 @@
 """The learned ranker and confidence model: linear models stored as a small, readable JSON file.
 
-``index/data/ranker.json`` is written by ``python -m bench.train_ranker`` (fitted on the shared
+``index/data/ranker.json`` is written by ``python -m train.ranker`` (fitted on the shared
 SQuAD data: the ranker listwise and calibrated as log-odds, the confidence model by logistic
 regression; ``bench.quality`` cross-validates both by article) and read once at start-up. It
 is checked on load: a file trained on other features than the code computes is refused with the
@@ -23,7 +23,7 @@ from qa.errors import IndexMismatchError
 
 FORMAT_VERSION = 1
 DEFAULT_WEIGHTS = Path(__file__).resolve().parent / "data" / "ranker.json"
-RETRAIN = "python -m bench.train_ranker"
+RETRAIN = "python -m train.ranker"
 
 
 @dataclass(frozen=True, slots=True)

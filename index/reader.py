@@ -1,14 +1,14 @@
 """The reader: a small cross-encoder that reads the question with each of the best sentences.
 
 An int8 ONNX model (MiniLM's layers, fine-tuned on ``../shared/data/train`` and the shared SQuAD dev
-half by ``python -m bench.train_reader``) reads ``[CLS] question [SEP] sentence [SEP]`` and gives,
+half by ``python -m train.reader``) reads ``[CLS] question [SEP] sentence [SEP]`` and gives,
 per sentence, a relevance logit (does this sentence answer the question?) and start/end logits over
 its tokens (which words are the answer). The first stage's best few sentences are read in one batch;
 ``reader.json`` names the model (all six layers) and says how many it reads (two), how the relevance
 is combined with the first-stage score, and holds the answerability model over the question's best
 scores and its threshold. ``reader-fast.json`` is the same for a smaller model (three layers)
 reading only the best sentence, which CPUs without int8 dot products get (``default_reader``).
-The answerability model is fitted by ``python -m bench.fit_answerability`` (on the shared SQuAD
+The answerability model is fitted by ``python -m train.reader.answerability`` (on the shared SQuAD
 dev half, SQuAD v2.0's adversarial unanswerable questions and constructed ones, and the reader's
 held-out training questions); ``python -m bench.quality`` fits it the same way per fold.
 
@@ -39,8 +39,8 @@ FORMAT_VERSION = 1
 DATA = Path(__file__).resolve().parent / "data"
 DEFAULT_READER = DATA / "reader.json"  # six layers reading the first stage's best two sentences
 FAST_READER = DATA / "reader-fast.json"  # three layers reading only the best one
-RETRAIN = "python -m bench.train_reader"
-REFIT = "python -m bench.fit_answerability"
+RETRAIN = "python -m train.reader"
+REFIT = "python -m train.reader.answerability"
 # The combination of first-stage and reader scores, and the answerability model's inputs.
 COMBINED_FEATURES = ("first", "relevance")
 # (The combined score's gap to the second sentence was one too: fitted with the features below it
@@ -73,7 +73,7 @@ def default_reader() -> Path:
     the six-layer reader reads the first stage's best two sentences; elsewhere (AVX2 alone, int8
     products about 2.8 times slower) the three-layer one reads only the best, for its answer
     span and the answerability evidence, which keeps ``/v1/ask`` near its latency budget there
-    (README, "Speed")."""
+    (docs/benchmarks.md, "Speed")."""
     from index.onnx_encoder import int8_dot_available
 
     return DEFAULT_READER if int8_dot_available() else FAST_READER

@@ -18,7 +18,9 @@ from pydantic import ValidationError
 from threadpoolctl import threadpool_limits
 
 from index.library import DEFAULT_ID, Library
-from index.store import DB_NAME, SqliteStore, copy_articles, open_store
+from index.sqlite_store import DB_NAME, SqliteStore
+from index.store import copy_articles
+from index.stores import open_store
 from qa.article import looks_like_html
 from qa.errors import ArticleQAError
 from service.settings import Settings

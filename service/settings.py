@@ -76,14 +76,14 @@ class Settings(BaseSettings):
     )
     reader_weights: Path | None = Field(
         None,
-        description="Reader file (python -m bench.train_reader); unset: the shipped one for this "
+        description="Reader file (python -m train.reader); unset: the shipped one for this "
         "CPU: index/data/reader.json (six layers reading the best two sentences) where it has "
         "an int8 dot-product instruction (AVX-512 VNNI, AVX-VNNI, AMX), else reader-fast.json "
         "(three layers reading the best one: within the latency budget there).",
     )
     ranker_weights: Path | None = Field(
         None,
-        description="Ranker weights file (python -m bench.train_ranker); unset: the shipped one.",
+        description="Ranker weights file (python -m train.ranker); unset: the shipped one.",
     )
     max_article_chars: int = Field(2_000_000, ge=1, description="Largest article accepted.")
     max_body_bytes: int = Field(

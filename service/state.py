@@ -11,7 +11,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from index import store
+from index import stores
 from index.encoder import Encoder
 from index.library import Library
 from index.loading import load_encoder
@@ -43,7 +43,7 @@ def real_encoder(settings: Settings) -> Encoder:
 def open_store(settings: Settings) -> ArticleStore:
     """PostgreSQL when ARTICLE_QA_DATABASE_URL is set, else the SQLite file in the data dir."""
     url = settings.database_url.get_secret_value() if settings.database_url else None
-    return store.open_store(settings.data_dir, url, settings.database_pool)
+    return stores.open_store(settings.data_dir, url, settings.database_pool)
 
 
 def build_library(

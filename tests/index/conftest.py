@@ -15,7 +15,9 @@ from bench.servers import Postgres
 from index.encoder import Embedding, Encoder, HashingEncoder, Progress, TokenMatrix, Vectors
 from index.library import Library
 from index.ranker import RankerWeights
-from index.store import DB_NAME, ArticleStore, open_store
+from index.sqlite_store import DB_NAME
+from index.store import ArticleStore
+from index.stores import open_store
 
 
 class CountingEncoder:

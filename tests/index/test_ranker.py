@@ -57,7 +57,7 @@ def test_features_that_do_not_match_the_code_are_refused(tmp_path: Path) -> None
     data = json.loads(path.read_text())
     data["ranker"]["weights"]["made_up"] = {"coef": 1, "mean": 0, "scale": 1}
     path.write_text(json.dumps(data))
-    with pytest.raises(IndexMismatchError, match=re.escape("python -m bench.train_ranker")):
+    with pytest.raises(IndexMismatchError, match=re.escape("python -m train.ranker")):
         RankerWeights.load(path)
 
 

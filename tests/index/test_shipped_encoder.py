@@ -69,7 +69,7 @@ def test_damaged_layers_are_refused_with_the_way_back(card: Path, tmp_path: Path
 
 def test_missing_layers_are_refused(card: Path, tmp_path: Path) -> None:
     card.with_name("encoder-layers.safetensors").unlink()
-    with pytest.raises(ModelUnavailableError, match=r"bench\.train_encoder --ship"):
+    with pytest.raises(ModelUnavailableError, match=r"train\.encoder --ship"):
         assemble_shipped(tmp_path / "cache", card)
 
 

@@ -21,11 +21,10 @@ import pytest
 from bench.servers import Postgres
 from index.encoder import HashingEncoder
 from index.postgres_store import PostgresStore
+from index.sqlite_store import DB_NAME, SqliteStore
 from index.store import (
-    DB_NAME,
     SCHEMA_VERSION,
     ArticleStore,
-    SqliteStore,
     StaleIndexError,
     checksum,
     tokens_checksum,
@@ -450,7 +449,7 @@ WRITER = """
 import sys
 from pathlib import Path
 from index.encoder import HashingEncoder
-from index.store import open_store
+from index.stores import open_store
 from qa.article import parse_text
 from qa.segment import segment
 

@@ -10,7 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from index.encoder import Encoder, HashingEncoder
-from index.store import DB_NAME
+from index.sqlite_store import DB_NAME
 from service.app import create_app
 from service.settings import Settings
 from tests.service.conftest import SlowStart, ready_client

@@ -1,4 +1,4 @@
-"""The unanswerable questions bench.fit_answerability constructs, and the memoised reader."""
+"""The unanswerable questions train.reader.answerability constructs, and the memoised reader."""
 
 from __future__ import annotations
 
@@ -6,8 +6,6 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from bench.fit_answerability import MemoReader, probes_for
-from bench.squad import SEPARATOR, Question, SquadArticle
 from index.encoder import HashingEncoder
 from index.ranker import RankerWeights
 from index.reader import Reading
@@ -16,6 +14,9 @@ from index.store import build_faiss
 from qa.article import parse_text, search_text
 from qa.segment import segment
 from tests.index.test_reader import StubReader
+from train.reader.answerability import probes_for
+from train.reader.folds import MemoReader
+from train.squad import SEPARATOR, Question, SquadArticle
 
 PARAGRAPHS = (
     "The council met on Monday about the budget.",

@@ -1,4 +1,10 @@
-"""The shared SQuAD data as "questions about one article" (see ../shared/data/README.md)."""
+"""The shared SQuAD data as "questions about one article" (see ../shared/data/README.md), its
+folds and its scores.
+
+Folds are by article (sorted titles, index mod ``FOLDS``): whatever is fitted on SQuAD here (the
+ranker, the answerability model, the reader's fine-tuning) is scored by ``bench.quality`` only on
+articles whose questions it was not fitted on.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +21,7 @@ DEFAULT_DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
 V1_FILE = "squad-v1.1-dev-a.jsonl"
 V2_FILE = "squad-v2.0-dev-a-unanswerable.jsonl"
 TOP_K = 5
+FOLDS = 4
 # A quote longer than this does not point a reader at the answer, even when it contains it.
 MAX_QUOTE_CHARS = 400
 SEPARATOR = "\n\n"
@@ -43,6 +50,10 @@ class SquadArticle:
     text: str  # paragraph contexts joined with blank lines
     questions: tuple[Question, ...]
     paragraphs: tuple[str, ...] = ()  # the contexts joined in ``text``
+
+
+def fold_of(titles: Sequence[str]) -> dict[str, int]:
+    return {title: n % FOLDS for n, title in enumerate(sorted(titles))}
 
 
 def read_jsonl(path: Path) -> Iterator[dict[str, Any]]:

@@ -13,12 +13,12 @@ from typing import Any
 import pytest
 from tokenizers import Tokenizer
 
-from bench.reader_data import Asked, Candidate, Pair, altered
-from bench.squad import normalize_answer, span_scores
-from bench.train_reader import MAX_TOKENS, batches, encode_pairs
 from index.encoder import BUNDLED_MODEL, HashingEncoder, resolve_model_path
 from index.features import CONFIDENCE_FEATURES
 from index.reader import DATA, FAST_READER
+from train.reader.data import Asked, Candidate, Pair, altered
+from train.reader.model import MAX_TOKENS, batches, encode_pairs
+from train.squad import normalize_answer, span_scores
 
 
 @pytest.fixture(scope="module")
@@ -109,7 +109,7 @@ def test_held_out_questions_are_ranked_again_when_the_first_stage_changes(
 ) -> None:
     """The combination is fitted on the held-out questions' first-stage scores, so those must be
     the shipped first stage's; the training pairs (and so the reader) stay as they were."""
-    from bench import train_reader
+    from train.reader import build as train_reader
 
     train = tmp_path / "train"
     train.mkdir()
@@ -120,7 +120,7 @@ def test_held_out_questions_are_ranked_again_when_the_first_stage_changes(
     monkeypatch.setattr(train_reader, "TRAIN_FILES", (("new-wiki.jsonl", "new-wiki"),))
     monkeypatch.setattr(train_reader, "REPORT_FILE", ("report.jsonl", "qed-dev"))
     encoder = HashingEncoder(name="test/first")
-    monkeypatch.setattr(train_reader, "bench_encoder", lambda _backend: encoder)
+    monkeypatch.setattr(train_reader, "real_encoder", lambda _settings: encoder)
     args = train_reader.parse_args(["--train", str(train), "--work", str(tmp_path / "work")])
 
     pairs, heldout, report = train_reader.mine(args)
@@ -140,7 +140,7 @@ def test_held_out_questions_are_ranked_again_when_the_first_stage_changes(
     monkeypatch.setattr(train_reader, "TRAIN_FILES", (("new-wiki.jsonl", "new-wiki"),))
     monkeypatch.setattr(train_reader, "REPORT_FILE", ("report.jsonl", "qed-dev"))
     other = HashingEncoder(dim=32, name="test/second")
-    monkeypatch.setattr(train_reader, "bench_encoder", lambda _backend: other)
+    monkeypatch.setattr(train_reader, "real_encoder", lambda _settings: other)
     again, heldout_again, _ = train_reader.mine(args)
     assert pairs_file.read_bytes() == written and again == pairs
     assert [a.question for a in heldout_again] == [a.question for a in heldout]
@@ -151,7 +151,7 @@ def test_held_out_questions_are_ranked_again_when_the_first_stage_changes(
 def test_a_checkpoint_resumes_only_under_the_plan_it_was_saved_with(tmp_path: Path) -> None:
     import torch
 
-    from bench.train_reader import resume_checkpoint, save_checkpoint
+    from train.loop import resume_checkpoint, save_checkpoint
 
     def parts() -> tuple[Any, Any, Any]:
         model = torch.nn.Linear(3, 1)
@@ -179,7 +179,7 @@ def test_a_checkpoint_resumes_only_under_the_plan_it_was_saved_with(tmp_path: Pa
 def test_a_run_from_minilm_keeps_learning_curve_snapshots_and_a_fine_tuning_does_not(
     tmp_path: Path,
 ) -> None:
-    from bench.train_reader import CURVE, train
+    from train.reader.model import CURVE, train
 
     pairs = [
         Pair(f"Who is mayor number {n}?", "The mayor is Ana Ruiz.", n % 2 == 0, None, "new-wiki")
@@ -218,7 +218,7 @@ def _asked(n: int) -> Asked:
 
 def _refit_args(tmp_path: Path, *extra: str) -> Any:
     """``--refit`` arguments (and ``extra``) for a copy of the shipped reader in ``tmp_path``."""
-    from bench import train_reader
+    from train.reader import build as train_reader
 
     for name in ("reader-int8.onnx", "reader.json"):
         shutil.copy(DATA / name, tmp_path / name)
@@ -233,7 +233,7 @@ def _refit_args(tmp_path: Path, *extra: str) -> Any:
 def test_refit_keeps_the_model_and_its_training_record(tmp_path: Path) -> None:
     """--refit fits the combination and answerability anew for the shipped model file and
     records the refit beside, not instead of, how the model was trained."""
-    from bench import train_reader
+    from train.reader import build as train_reader
 
     args = _refit_args(tmp_path)
     before = json.loads((tmp_path / "reader.json").read_text())
@@ -257,7 +257,7 @@ def test_refit_writes_the_one_sentence_reader_file_beside_the_three_sentence_one
     """reader-fast.json (one sentence read, for CPUs without int8 dot products) is refitted with
     reader.json: the same combination, fitted on three sentences a question (on one, every
     question it could learn from would be a positive), its own answerability on what it reads."""
-    from bench import train_reader
+    from train.reader import build as train_reader
 
     args = _refit_args(tmp_path)
     asked = [_asked(n) for n in range(24)]
@@ -277,7 +277,7 @@ def test_refit_of_one_reader_file_leaves_a_reader_with_another_model_beside_it_a
 ) -> None:
     """Two readers can share a folder (index/data: one per kind of CPU), each file with its own
     model (--model); --files refits only the one named."""
-    from bench import train_reader
+    from train.reader import build as train_reader
 
     args = _refit_args(tmp_path, "--files", FAST_READER.name, "--model", "other-int8.onnx")
     fast = json.loads(FAST_READER.read_text())

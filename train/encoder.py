@@ -1,10 +1,10 @@
 """Fine-tune the first stage's embedding model (all-MiniLM-L6-v2) on question/answer sentence
 pairs, measure what it buys, and ship it (the default ``ARTICLE_QA_MODEL``).
 
-    .venv/bin/python -m bench.train_encoder [--pairs var/reader/pairs.jsonl] [--work var/encoder]
+    .venv/bin/python -m train.encoder [--pairs var/reader/pairs.jsonl] [--work var/encoder]
         [--questions 20000] [--minutes 45] [--threads 2] [--evaluate] [--ship var/encoder/step-N]
 
-Training data: the reader's mined pairs (``python -m bench.train_reader`` writes them from
+Training data: the reader's mined pairs (``python -m train.reader`` writes them from
 ``../shared/data/train``; none of SQuAD dev): per question its first answer sentence as the
 positive and the first stage's first hard negative. Loss: MultipleNegativesRankingLoss written
 out (softmax over the batch's positives and hard negatives, cosine x 20), so every other
@@ -20,8 +20,8 @@ stopped training) are saved as sentence-transformers directories (``work/step-N`
 questions), loadable by the product's encoders (``ARTICLE_QA_MODEL=DIR``,
 ``python -m bench.quality --model DIR``).
 
-Measured (README, levers table): ``--bf16 --questions 10240 --minutes 45`` on 2 AMD EPYC cores
-stopped at 9,504 questions; dense-only hit@1 on SQuAD dev 0.608 -> 0.694, the product's
+Measured (docs/benchmarks.md, levers table): ``--bf16 --questions 10240 --minutes 45`` on 2 AMD
+EPYC cores stopped at 9,504 questions; dense-only hit@1 on SQuAD dev 0.608 -> 0.694, the product's
 (``bench.quality --shipped-answerability --threshold 0``) 0.733 -> 0.760.
 
 ``--evaluate`` scores the stock model and every snapshot by dense-only hit@1 / mrr@5 on the
@@ -33,16 +33,11 @@ curve as JSON.
 its card ``index/data/encoder.json`` (name, sha256, provenance), which index/encoder.py lays over
 the bundled weights at first start. A new version of the model needs a new
 ``index.encoder.DEFAULT_MODEL`` name, so stored vectors are rebuilt; then refit the stages that
-read its scores: ``python -m bench.train_ranker``, ``python -m bench.train_reader`` (resumes from
-its final checkpoint: only the combination is refitted) and so ``bench.fit_answerability``.
+read its scores: ``python -m train.ranker``, ``python -m train.reader --refit`` (only the
+combination is refitted) and so ``train.reader.answerability``.
 """
 
 from __future__ import annotations
-
-import os
-
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 import argparse
 import json
@@ -58,13 +53,13 @@ from typing import Any
 
 import numpy as np
 
-from bench import machine
-from bench.reader_data import read_pairs
-from bench.squad import DEFAULT_DATA, TOP_K, hit_rank, load_articles
-from bench.train_reader import resume_checkpoint, save_checkpoint
 from index.encoder import BUNDLED_MODEL, DEFAULT_MODEL, SHIPPED_ENCODER, resolve_model_path
+from index.machine import machine
+from train.loop import optimise, resume_checkpoint, save_checkpoint
+from train.reader.data import read_pairs
+from train.squad import DEFAULT_DATA, TOP_K, hit_rank, load_articles
 
-logger = logging.getLogger("bench.train_encoder")
+logger = logging.getLogger("train.encoder")
 
 MAX_TOKENS = 128
 SCALE = 20.0  # sentence-transformers' MultipleNegativesRankingLoss default
@@ -73,7 +68,7 @@ SNAPSHOTS = (0.125, 0.25, 0.5, 1.0)  # shares of the planned questions kept for 
 
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m bench.train_encoder", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m train.encoder", description=__doc__)
     parser.add_argument("--pairs", type=Path, default=Path("var/reader/pairs.jsonl"))
     parser.add_argument("--work", type=Path, default=Path("var/encoder"))
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="SQuAD dev (evaluation)")
@@ -225,11 +220,7 @@ def train(args: argparse.Namespace) -> None:
             d = embed(model, tokenizer, documents, device)
         logits = SCALE * q @ d.T
         loss = loss_of(logits, torch.arange(len(questions), device=device))
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(parameters, 1.0)
-        optimizer.step()
-        schedule.step()
-        optimizer.zero_grad(set_to_none=True)
+        optimise(loss, parameters, optimizer, schedule)
         step += 1
         trained += time.perf_counter() - tick
         if step % 20 == 0:
@@ -278,7 +269,7 @@ def ship(snapshot: Path, card: Path) -> dict[str, Any]:
         "parameters": int(sum(v.size for v in changed.values())),
         "provenance": {
             "snapshot": snapshot.name,  # step-N: after N training questions
-            "command": "python -m bench.train_encoder " + shlex.join(sys.argv[1:]),
+            "command": "python -m train.encoder " + shlex.join(sys.argv[1:]),
             "machine": machine(),
         },
     }

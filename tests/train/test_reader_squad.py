@@ -11,19 +11,12 @@ from typing import Any
 import numpy as np
 import pytest
 
-from bench.fit_answerability import MemoReader, memoised
-from bench.reader_squad import (
-    FOLD_DIR,
-    TOP,
-    base_reader,
-    dequantised,
-    finished,
-    out_of_fold,
-    question_pairs,
-)
-from bench.training import Example
 from index.reader import DATA, DEFAULT_READER, FAST_READER, Reader, ReaderSession, sha256
 from qa.models import Kind, Sentence
+from train.ranker import Example
+from train.reader.export import dequantised
+from train.reader.folds import FOLD_DIR, MemoReader, memoised, out_of_fold
+from train.reader.squad import TOP, base_reader, finished, question_pairs
 
 FOLDS = {"Apollo": 0, "Beyonce": 1, "Chopin": 2, "Dune": 3, "Egypt": 0}
 
@@ -60,7 +53,8 @@ def test_dequantised_weights_rebuild_the_int8_reader_exactly(tmp_path: Path) -> 
     architecture and exported again, give the same model (the same readings)."""
     import torch
 
-    from bench.train_reader import MAX_TOKENS, build_model, export
+    from train.reader.export import export
+    from train.reader.model import MAX_TOKENS, build_model
 
     torch.manual_seed(0)
     trained = build_model(1)
@@ -136,7 +130,7 @@ def test_fold_readers_read_as_many_sentences_as_the_reader_they_stand_for(tmp_pa
 def test_a_squad_reader_without_its_fold_readers_is_refused(tmp_path: Path) -> None:
     reader = fold_readers(tmp_path)
     shutil.rmtree(tmp_path / f"{FOLD_DIR}2")
-    with pytest.raises(SystemExit, match=r"fold-2.*missing.*train_reader --squad"):
+    with pytest.raises(SystemExit, match=r"fold-2.*missing.*train.reader --squad"):
         out_of_fold(reader, FOLDS)
 
 

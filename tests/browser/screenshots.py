@@ -3,7 +3,7 @@
 Starts the real server in a temporary data directory and drives Debian's Chromium through the
 same steps as the browser tests (tests/browser), with reduced motion so nothing is mid-scroll.
 
-    .venv/bin/python -m bench.screenshots
+    .venv/bin/python -m tests.browser.screenshots
 """
 
 from __future__ import annotations

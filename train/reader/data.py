@@ -29,7 +29,6 @@ from typing import Any
 
 import numpy as np
 
-from bench.squad import read_jsonl
 from index.encoder import Encoder, TokenVectors
 from index.features import confidence_features
 from index.lexical import STOPWORDS
@@ -39,6 +38,7 @@ from index.store import build_faiss
 from qa.article import clean_text, parse_text, search_text
 from qa.errors import ArticleQAError
 from qa.segment import segment
+from train.squad import read_jsonl
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +56,7 @@ REPORT_FILE = ("qed-nq-dev.jsonl", "qed-dev")  # real search queries: reported, 
 HELD_OUT_SOURCE = "new-wiki"  # its held-out articles fit the combination and the threshold
 HELD_OUT_SHARE = 0.25
 MAX_PARAGRAPHS = 20  # longer "articles" (the Reddit set is one) are cut into pieces this long
-MAX_QUOTE_CHARS = 400  # as bench/squad.py: a longer sentence does not point at the answer
+MAX_QUOTE_CHARS = 400  # as train/squad.py: a longer sentence does not point at the answer
 HARD_POOL = 8  # hard negatives are drawn from the first stage's best this many wrong sentences
 ALTERED_SHARE = 0.5  # questions that also give an altered (unanswerable) question as a negative
 KEEP = 8  # candidates kept per held-out question

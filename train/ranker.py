@@ -1,32 +1,42 @@
-"""Training the ranker and answerability model on SQuAD: shared by train_ranker and quality.
+"""Fit the first stage's ranker and confidence model on SQuAD; writes index/data/ranker.json.
+
+    .venv/bin/python -m train.ranker [--data ../shared/data]
 
 Features come from the product's own ``Retriever.features``, so what is trained is exactly what
-runs. Folds are by article (sorted titles, index mod 4): a model is never scored on an article
-whose questions it was fitted on.
+runs. The shipped weights are fitted on every shared SQuAD article; ``Rankers`` fits them
+without some folds, for what is cross-validated (``bench.quality``, the answerability fit, the
+reader's SQuAD pairs), so a model is never scored on an article whose questions it was fitted on.
 """
 
 from __future__ import annotations
 
+import argparse
+import json
 import logging
-from collections.abc import Sequence
+import sys
+import tempfile
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import faiss
 import numpy as np
 import numpy.typing as npt
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
-from bench.squad import MAX_QUOTE_CHARS, SquadArticle
+from index.encoder import BACKENDS, DEFAULT_BACKEND
 from index.features import CONFIDENCE_FEATURES, FEATURES, FloatArray, confidence_features
 from index.library import Library
-from index.ranker import LinearModel, RankerWeights
+from index.ranker import DEFAULT_WEIGHTS, LinearModel, RankerWeights
 from index.retriever import IndexedArticle
+from service.settings import Settings
+from service.state import real_encoder
+from train.squad import DEFAULT_DATA, FOLDS, MAX_QUOTE_CHARS, SquadArticle, load_articles
 
 logger = logging.getLogger(__name__)
 
-FOLDS = 4
 # Share of answerable questions that must still be answered; the threshold follows from it.
 # Measured trade-off (bench/quality.py, cross-validated): 0.95 declines 16% of the unanswerable
 # SQuAD questions but also three of 32 ordinary default-article questions and a fifth of the
@@ -46,10 +56,6 @@ class Example:
     labels: npt.NDArray[np.bool_]  # which sentences contain a gold answer (<= 400 chars)
     golds: tuple[tuple[int, int], ...]
     answers: tuple[str, ...] = ()  # the gold answers' text
-
-
-def fold_of(titles: Sequence[str]) -> dict[str, int]:
-    return {title: n % FOLDS for n, title in enumerate(sorted(titles))}
 
 
 def examples_for(library: Library, indexed: IndexedArticle, squad: SquadArticle) -> list[Example]:
@@ -172,7 +178,7 @@ def train_all(examples: Sequence[Example], path: Path, encoder: str) -> RankerWe
     weights = fit(
         examples,
         {
-            "trained_by": "python -m bench.train_ranker",
+            "trained_by": "python -m train.ranker",
             "encoder": encoder,
             "data": "SQuAD v1.1 dev (24 articles) + v2.0 unanswerable, ../shared/data",
             "articles": len(titles),
@@ -183,3 +189,43 @@ def train_all(examples: Sequence[Example], path: Path, encoder: str) -> RankerWe
     weights.save(path)
     logger.info("wrote %s (threshold %.4f)", path, weights.threshold)
     return weights
+
+
+class Rankers:
+    """First stages fitted on the examples of some folds, each fitted once."""
+
+    def __init__(self, examples: Mapping[str, Sequence[Example]], folds: Mapping[str, int]):
+        self._examples = examples
+        self._folds = folds
+        self._fitted: dict[frozenset[int], RankerWeights] = {}
+
+    def without(self, *held_out: int) -> RankerWeights:
+        key = frozenset(range(FOLDS)) - set(held_out)
+        if key not in self._fitted:
+            train = [e for t, rows in self._examples.items() if self._folds[t] in key for e in rows]
+            self._fitted[key] = fit(train, {"folds": sorted(key)})
+        return self._fitted[key]
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m train.ranker", description=__doc__)
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="SQuAD data directory")
+    parser.add_argument("--out", type=Path, default=DEFAULT_WEIGHTS, help="weights file to write")
+    parser.add_argument(
+        "--backend", choices=BACKENDS, default=DEFAULT_BACKEND, help="encoder backend"
+    )
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(message)s")
+    faiss.omp_set_num_threads(1)
+    encoder = real_encoder(Settings(backend=args.backend, threads=1))
+    examples = []
+    with tempfile.TemporaryDirectory(prefix="train-ranker-") as data_dir:
+        library = Library(Path(data_dir), encoder, RankerWeights.blend())
+        for squad in load_articles(args.data, None, None):
+            examples += examples_for(library, library.ingest(squad.text, title=squad.title), squad)
+    weights = train_all(examples, args.out, encoder.name)
+    print(json.dumps({"out": str(args.out), "threshold": weights.threshold, **weights.provenance}))
+
+
+if __name__ == "__main__":
+    main()

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 from safetensors.numpy import load_file, save_file
 
-from bench.train_encoder import batch_plan, ship
 from index.encoder import BUNDLED_MODEL, assemble_shipped, resolve_model_path
+from train.encoder import batch_plan, ship
 
 
 def test_batches_hold_distinct_questions_and_positives_and_cover_every_row_once() -> None:

@@ -1,10 +1,10 @@
 """Fine-tune the reader on the shared SQuAD dev half, one reader per fold and the shipped one.
 
-    .venv/bin/python -m bench.train_reader --squad [--base DIR] [--squad-epochs 2]
+    .venv/bin/python -m train.reader --squad [--base DIR] [--squad-epochs 2]
 
 SQuAD's answers follow its own annotation style (the shortest phrase, no trailing words), which
 the training sets of ``../shared/data/train`` only approach. The reader learns it from the shared
-SQuAD dev half, cross-validated by article as every SQuAD fit here is (``bench.training.FOLDS``):
+SQuAD dev half, cross-validated by article as every SQuAD fit here is (``train.squad.FOLDS``):
 
 - pairs: each SQuAD question's first-stage top sentences, ranked by a first stage fitted without
   the question's fold (as ``bench.quality`` serves it): answerable questions with their answer
@@ -15,7 +15,7 @@ SQuAD dev half, cross-validated by article as every SQuAD fit here is (``bench.t
   fit reads fold K's questions with (out of fold);
 - the shipped reader, fine-tuned the same way on every fold, written to ``--out``.
 
-The base reader is a reader folder as ``python -m bench.train_reader`` writes it (``--base``,
+The base reader is a reader folder as ``python -m train.reader`` writes it (``--base``,
 default ``--out``; refused when it is already fine-tuned on SQuAD, e.g. an earlier shipped one
 restored from git): its int8 ONNX is dequantised into the training architecture, which,
 exported again, reads exactly as it did. It is copied into ``--work`` first, so a stopped run
@@ -34,79 +34,34 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from bench import machine
-from bench.reader_data import Asked, Pair, read_pairs, write_jsonl
-from bench.squad import load_articles
-from bench.training import FOLDS, Example
-from index.reader import DEFAULT_READER, RETRAIN, Reader, ReaderSession, sha256
+from index.library import Library
+from index.machine import machine
+from index.ranker import RankerWeights
+from index.reader import DEFAULT_READER, ReaderSession, sha256
 from qa.models import Sentence
+from service.settings import Settings
+from service.state import real_encoder
+from train.ranker import Example, Rankers
+from train.reader.answerability import squad_probes
+from train.reader.data import Asked, Pair, read_pairs, write_jsonl
+from train.reader.export import dequantised, export
+from train.reader.files import reader_files, served_fields, write_configs
+from train.reader.folds import FOLD_DIR
+from train.reader.model import MAX_TOKENS, build_model, train
+from train.squad import FOLDS, fold_of, load_articles
 
-logger = logging.getLogger("bench.reader_squad")
+logger = logging.getLogger("train.reader.squad")
 
 SQUAD_LEARNING_RATE = 3e-5
 REPLAY = 8000  # training pairs replayed beside the SQuAD ones
 TOP = 3  # first-stage candidates per SQuAD question made into pairs
 SOURCE = "squad-fold-"  # a pair's source names its fold: "squad-fold-2"
-FOLD_DIR = "fold-"  # the fold readers' folders under --work/squad: fold-0 ... fold-3
-
-
-def dequantised(onnx_path: Path, model: Any) -> dict[str, Any]:
-    """The state dict of ``model`` (``bench.train_reader.build_model``'s architecture) with the
-    weights of an int8 reader ONNX written by ``bench.train_reader.export``, dequantised.
-
-    The exporter names most matrix weights by graph position (``onnx::MatMul_542``), so they are
-    matched through a float export of ``model`` itself, whose initializers are its own weights
-    transposed. The frozen word embeddings are kept as they are in ``model`` (never trained)."""
-    import onnx
-    import torch
-    from onnx import numpy_helper
-
-    def arrays(path: Path) -> dict[str, np.ndarray[Any, Any]]:
-        graph = onnx.load(str(path)).graph
-        return {t.name: numpy_helper.to_array(t) for t in graph.initializer}
-
-    from bench.train_reader import export_float
-
-    state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-    with tempfile.TemporaryDirectory() as tmp:
-        export_float(model, Path(tmp) / "float.onnx")
-        plain = arrays(Path(tmp) / "float.onnx")
-    quantised = arrays(onnx_path)
-
-    def weight(name: str) -> np.ndarray[Any, Any]:
-        if name in quantised:
-            return quantised[name].astype(np.float32)
-        data = quantised[f"{name}_quantized"].astype(np.float32)
-        zero = quantised[f"{name}_zero_point"].astype(np.float32)
-        return np.asarray((data - zero) * quantised[f"{name}_scale"], dtype=np.float32)
-
-    by_value = {}
-    for name, array in plain.items():
-        if array.dtype == np.float32 and array.ndim == 2:
-            by_value[array.T.tobytes()] = name
-    for key, tensor in state.items():
-        if key == "bert.embeddings.word_embeddings.weight":
-            continue
-        if f"{key}_Transposed_quantized" in quantised:  # a Gemm's weight, quantised as MatMul's
-            value = weight(f"{key}_Transposed").T
-        elif f"{key}_quantized" in quantised or key in quantised:
-            value = weight(key)
-        else:
-            found = by_value.get(tensor.numpy().astype(np.float32).tobytes())
-            if found is None:
-                raise ValueError(f"{onnx_path}: no weight for {key}")
-            value = weight(found).T
-        if tuple(value.shape) != tuple(tensor.shape):
-            raise ValueError(f"{onnx_path}: {key} is {value.shape}, not {tuple(tensor.shape)}")
-        state[key] = torch.from_numpy(np.ascontiguousarray(value))
-    return state
 
 
 def fold_pairs(pairs: Sequence[Pair]) -> dict[int, list[Pair]]:
@@ -142,15 +97,9 @@ def squad_pairs(data: Path, path: Path) -> list[Pair]:
     questions (SQuAD v2.0's and the answering-paragraph-removed ones) give negatives only."""
     if path.is_file():
         return read_pairs(path)
-    from bench import bench_encoder
-    from bench.fit_answerability import Rankers, squad_probes
-    from bench.training import fold_of
-    from index.library import Library
-    from index.ranker import RankerWeights
-
     articles = load_articles(data, None, None)
     folds = fold_of([a.title for a in articles])
-    encoder = bench_encoder("onnx")
+    encoder = real_encoder(Settings(backend="onnx", threads=1))
     pairs: list[Pair] = []
     with tempfile.TemporaryDirectory(prefix="reader-squad-") as data_dir:
         library = Library(Path(data_dir), encoder, RankerWeights.blend())
@@ -177,41 +126,6 @@ def squad_pairs(data: Path, path: Path) -> list[Pair]:
     return pairs
 
 
-def out_of_fold(reader: Reader, folds: Mapping[str, int], root: Path | None = None) -> list[Reader]:
-    """Who reads each fold's SQuAD questions when an answerability model is fitted on them or
-    they are scored: the reader itself, unless it was fine-tuned on the SQuAD dev half; then,
-    for fold K, the reader fine-tuned without K's articles (its file of the same name under
-    ``root``, default: where the reader's provenance says), so no SQuAD question is read by a
-    model that trained on it. Fold readers are loaded without answerability (it is fitted) and
-    read as many sentences as ``reader`` (a reader refitted with fewer keeps its fold readers'
-    files as written)."""
-    squad = reader.provenance.get("squad")
-    if not squad:
-        return [reader] * FOLDS
-    if squad.get("fold") is not None:
-        raise SystemExit(f"{reader.file} is a fold reader; pass the reader fine-tuned on all folds")
-    root = Path(squad["fold_readers"]) if root is None else root
-    readers: list[Reader] = []
-    for fold in range(FOLDS):
-        path = root / f"{FOLD_DIR}{fold}" / reader.file.name
-        if not path.is_file():
-            raise SystemExit(
-                f"{reader.file} was fine-tuned on the SQuAD dev half, so its SQuAD questions must "
-                f"be read by the readers fine-tuned without each fold, and {path} is missing: "
-                f"`{RETRAIN} --squad --base DIR` writes them (docs/reader-model-card.md says how)"
-            )
-        fold_reader = Reader(path, threads=1, answerability=False)
-        fold_reader.candidates = reader.candidates
-        held_out = set(fold_reader.provenance["squad"]["held_out"])
-        if not {t for t, f in folds.items() if f == fold} <= held_out:
-            raise SystemExit(
-                f"{path} was trained on articles of fold {fold}: not out of fold (the folds of "
-                "a subset of the articles differ from those it was fine-tuned with)"
-            )
-        readers.append(fold_reader)
-    return readers
-
-
 def base_reader(base: Path, work: Path) -> Path:
     """The reader folder fine-tuning starts from: ``base``, copied into ``work`` on the first
     run (a resumed run starts from the copy, since the shipped files are replaced at the end)."""
@@ -234,18 +148,6 @@ def base_reader(base: Path, work: Path) -> Path:
 def run(args: argparse.Namespace, heldout: Sequence[Asked], report: Sequence[Asked]) -> None:
     """Fine-tune and write a reader for each fold, then the shipped one on every fold; each
     finished one is skipped on a rerun, and a stopped training resumes from its checkpoint."""
-    from bench.train_reader import (
-        MAX_TOKENS,
-        build_model,
-        export,
-        reader_files,
-        served_fields,
-        train,
-        write_configs,
-    )
-    from bench.training import fold_of
-    from index.ranker import RankerWeights
-
     started = time.perf_counter()
     work = args.work / "squad"
     work.mkdir(parents=True, exist_ok=True)
@@ -289,7 +191,7 @@ def run(args: argparse.Namespace, heldout: Sequence[Asked], report: Sequence[Ask
         for key in ("metrics", "answerability", "refit"):  # of the base; written anew below
             provenance.pop(key, None)
         provenance["squad"] = {
-            "command": shlex.join(["python", "-m", "bench.train_reader", *sys.argv[1:]]),
+            "command": shlex.join(["python", "-m", "train.reader", *sys.argv[1:]]),
             "data": "../shared/data: SQuAD v1.1 dev half and SQuAD v2.0 unanswerable for the same "
             "articles, the answering-paragraph-removed ones, each question's first-stage top "
             f"{TOP} sentences (first stage fitted without its fold); {len(replay)} training pairs "

@@ -1,12 +1,12 @@
-"""The first stage's fit (bench/training.py): a listwise ranker, calibrated as log-odds."""
+"""The first stage's fit (train/ranker.py): a listwise ranker, calibrated as log-odds."""
 
 from __future__ import annotations
 
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 
-from bench.training import Example, fit
 from index.features import FEATURES
+from train.ranker import Example, fit
 
 
 def examples(seed: int, questions: int = 300, sentences: int = 12) -> list[Example]:

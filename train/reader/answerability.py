@@ -1,6 +1,6 @@
 """Fit the reader's answerability model and threshold, and write them into ``reader.json``.
 
-    .venv/bin/python -m bench.fit_answerability [--data ../shared/data] [--work var/reader]
+    .venv/bin/python -m train.reader.answerability [--data ../shared/data] [--work var/reader]
         [--reader index/data/reader.json]
 
 The model (logistic regression over ``index.reader.ANSWER_FEATURES``, computed by
@@ -11,13 +11,13 @@ The model (logistic regression over ``index.reader.ANSWER_FEATURES``, computed b
   asked of their article with the paragraph that answers them removed (skipped when another
   paragraph still contains an answer string), and asked of another article;
 - the reader's held-out training questions (``var/reader/heldout.jsonl``, written by
-  ``python -m bench.train_reader``: SQuAD-Shifts pieces, answerable and with the answering
+  ``python -m train.reader``: SQuAD-Shifts pieces, answerable and with the answering
   paragraph removed).
 
 Each SQuAD question's row comes from a first stage fitted without its article's fold (as
 bench.quality serves it), so the rows look like those of an unseen article; for a reader
 fine-tuned on SQuAD (``--squad``), it is read by the reader fine-tuned without that fold
-(``bench.reader_squad.out_of_fold``), never by one that trained on the question. The threshold keeps
+(``train.reader.folds.out_of_fold``), never by one that trained on the question. The threshold keeps
 ``ANSWERED_TARGET`` of the fitting set's answerable questions answered. bench.quality fits the
 same way per fold, on the other folds' articles only (``fit_folds``), and scores the held-out
 fold. Only the answerability model, the threshold and the provenance change in ``reader.json``;
@@ -42,21 +42,23 @@ import faiss
 import numpy as np
 import numpy.typing as npt
 
-from bench import bench_encoder, machine
-from bench.reader_data import index_article, read_asked
-from bench.reader_squad import out_of_fold
-from bench.squad import DEFAULT_DATA, SEPARATOR, SquadArticle, load_articles
-from bench.train_reader import answer_rows, fit_linear
-from bench.training import FOLDS, Example, examples_for, fit, fold_of
 from index.encoder import Encoder
 from index.features import FloatArray
 from index.library import Library
+from index.machine import machine
 from index.ranker import LinearModel, RankerWeights
-from index.reader import ANSWER_FEATURES, DEFAULT_READER, Reader, Reading
+from index.reader import ANSWER_FEATURES, DEFAULT_READER, Reader
 from index.retriever import IndexedArticle, Retriever
 from qa.article import search_text
+from service.settings import Settings
+from service.state import real_encoder
+from train.ranker import Example, Rankers, examples_for
+from train.reader.data import index_article, read_asked
+from train.reader.fit import answer_rows, fit_linear
+from train.reader.folds import MemoReader, memoised, out_of_fold
+from train.squad import DEFAULT_DATA, FOLDS, SEPARATOR, SquadArticle, fold_of, load_articles
 
-logger = logging.getLogger("bench.fit_answerability")
+logger = logging.getLogger("train.reader.answerability")
 
 ANSWERED_TARGET = 0.95  # of the fitting set's answerable questions
 OTHER_ARTICLE_EVERY = 4  # every 4th answerable question is also asked of another article
@@ -76,32 +78,6 @@ class Probe:
     @property
     def answerable(self) -> bool:
         return self.kind == "answerable"
-
-
-class MemoReader(Reader):
-    """The reader with every reading kept: fitting reads the same question and sentences under
-    several first stages, and the batch read is the unit (int8 activations are quantised per
-    batch), so a reading is reused only for the same question and the same sentences in order."""
-
-    def __init__(self, base: Reader) -> None:  # reads through base; no file is loaded
-        for name in ("file", "combined", "answer", "threshold", "candidates"):
-            setattr(self, name, getattr(base, name))
-        self.provenance = dict(base.provenance)
-        self.base = base
-        self._memo: dict[tuple[str, tuple[str, ...]], Reading] = {}
-
-    def read(self, question: str, sentences: Sequence[str]) -> Reading:
-        key = (question, tuple(sentences))
-        if key not in self._memo:
-            self._memo[key] = self.base.read(question, sentences)
-        return self._memo[key]
-
-
-def memoised(readers: Sequence[Reader], *known: MemoReader) -> list[MemoReader]:
-    """``readers`` memoised, one MemoReader for each distinct one; a ``known`` one stands for
-    its own base reader."""
-    made = {id(memo.base): memo for memo in known}
-    return [made.setdefault(id(r), MemoReader(r)) for r in readers]
 
 
 def probes_for(
@@ -176,22 +152,6 @@ def squad_probes(
     return indexed, examples, probes
 
 
-class Rankers:
-    """First stages fitted on the examples of some folds, each fitted once."""
-
-    def __init__(self, examples: Mapping[str, Sequence[Example]], folds: Mapping[str, int]):
-        self._examples = examples
-        self._folds = folds
-        self._fitted: dict[frozenset[int], RankerWeights] = {}
-
-    def without(self, *held_out: int) -> RankerWeights:
-        key = frozenset(range(FOLDS)) - set(held_out)
-        if key not in self._fitted:
-            train = [e for t, rows in self._examples.items() if self._folds[t] in key for e in rows]
-            self._fitted[key] = fit(train, {"folds": sorted(key)})
-        return self._fitted[key]
-
-
 def probe_rows(
     encoder: Encoder, weights: RankerWeights, reader: Reader, probes: Iterable[Probe]
 ) -> tuple[list[npt.NDArray[np.float32]], list[Probe]]:
@@ -210,11 +170,11 @@ def heldout_rows(
     reader: Reader, work: Path
 ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.bool_]]:
     """Rows of the reader's held-out training questions (their stored first-stage candidates,
-    read as served), with the first stage as shipped; none when ``python -m bench.train_reader``
+    read as served), with the first stage as shipped; none when ``python -m train.reader``
     has not mined them into ``work``."""
     path = work / "heldout.jsonl"
     if not path.is_file():
-        logger.warning("%s is missing (python -m bench.train_reader mines it): fitting on "
+        logger.warning("%s is missing (python -m train.reader mines it): fitting on "
                        "SQuAD alone", path)  # fmt: skip
         return np.zeros((0, len(ANSWER_FEATURES)), np.float32), np.zeros(0, np.bool_)
     asked = read_asked(path)
@@ -246,7 +206,7 @@ def fit_without(
 ) -> tuple[LinearModel, float, dict[str, int]]:
     """Fit on every fold but ``fold`` (None: all folds): fold g's probes are ranked by the
     first stage fitted without g (and without ``fold``), then read by ``readers[g]`` (out of
-    fold: ``bench.reader_squad.out_of_fold``); plus the ``extra`` rows."""
+    fold: ``train.reader.folds.out_of_fold``); plus the ``extra`` rows."""
     rows: list[npt.NDArray[np.float32]] = []
     labels: list[bool] = []
     counts = dict.fromkeys(KINDS, 0)
@@ -269,7 +229,9 @@ def fit_without(
 
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m bench.fit_answerability", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m train.reader.answerability", description=__doc__
+    )
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="SQuAD data directory")
     parser.add_argument("--work", type=Path, default=Path("var/reader"), help="heldout.jsonl")
     parser.add_argument("--reader", type=Path, default=DEFAULT_READER, help="file to update")
@@ -285,7 +247,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     faiss.omp_set_num_threads(1)
     config: dict[str, Any] = json.loads(args.reader.read_text(encoding="utf-8"))
     reader = MemoReader(Reader(args.reader, threads=1, answerability=False))
-    encoder = bench_encoder("onnx")
+    encoder = real_encoder(Settings(backend="onnx", threads=1))
     articles = load_articles(args.data, None, None)
     folds = fold_of([a.title for a in articles])
     readers = memoised(out_of_fold(reader, folds), reader)
@@ -299,7 +261,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     config["answerability"] = model.to_json()
     config["threshold"] = threshold
     config["provenance"]["answerability"] = {
-        "command": shlex.join(["python", "-m", "bench.fit_answerability", *argv]),
+        "command": shlex.join(["python", "-m", "train.reader.answerability", *argv]),
         "data": "../shared/data: SQuAD v1.1 dev half (answerable), SQuAD v2.0 unanswerable for "
         "the same articles, and constructed unanswerable ones (answering paragraph removed; "
         "asked of another article); the reader's held-out SQuAD-Shifts questions "

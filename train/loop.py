@@ -1,0 +1,54 @@
+"""What the encoder's and the reader's training loops share: the optimiser step, and checkpoints
+written whole or not at all, so a stopped run (a session cut, a killed process) resumes where it
+was."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+
+def save_checkpoint(path: Path, model: Any, optimizer: Any, schedule: Any, **fields: Any) -> None:
+    """Write the training state and ``fields`` (step, the plan) whole or not at all: a run killed
+    while saving resumes from the previous one."""
+    import torch
+
+    state = {
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "schedule": schedule.state_dict(),
+        **fields,
+    }
+    partial = path.with_suffix(".partial")
+    torch.save(state, partial)
+    partial.replace(path)
+
+
+def resume_checkpoint(
+    path: Path, model: Any, optimizer: Any, schedule: Any, device: Any, **plan: Any
+) -> dict[str, Any] | None:
+    """Restore the training state saved at ``path`` if it was saved under the same ``plan``
+    (e.g. total steps and data size); its other fields, or None when there is nothing to
+    resume."""
+    import torch
+
+    if not path.is_file():
+        return None
+    state: dict[str, Any] = torch.load(path, map_location=device, weights_only=False)
+    if any(state.get(key) != value for key, value in plan.items()):
+        return None
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    schedule.load_state_dict(state["schedule"])
+    return state
+
+
+def optimise(loss: Any, parameters: Any, optimizer: Any, schedule: Any) -> None:
+    """One step on ``loss``: gradients clipped to norm 1, then the optimiser and the schedule."""
+    import torch
+
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(parameters, 1.0)
+    optimizer.step()
+    schedule.step()
+    optimizer.zero_grad(set_to_none=True)

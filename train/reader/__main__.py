@@ -1,0 +1,3 @@
+from train.reader.build import main
+
+main()
