@@ -1,5 +1,5 @@
 """Drive the real server and Debian's Chromium: shared by the browser tests and the screenshots
-script (``python -m bench.screenshots``)."""
+script (``python -m tests.browser.screenshots``)."""
 
 from __future__ import annotations
 

@@ -112,7 +112,7 @@ def test_a_squad_reader_has_each_fold_read_by_the_reader_that_held_it_out(tmp_pa
     assert [r.file.parent.name for r in readers] == [f"{FOLD_DIR}{k}" for k in range(4)]
     assert [r.provenance["squad"]["fold"] for r in readers] == [0, 1, 2, 3]
     assert all(r.file.name == DEFAULT_READER.name for r in readers)
-    # bench.fit_answerability asks through its memoised reader: the same fold readers
+    # train.reader.answerability asks through its memoised reader: the same fold readers
     memo = MemoReader(shipped)
     assert [r.file for r in out_of_fold(memo, FOLDS)] == [r.file for r in readers]
     memos = memoised([*readers, shipped], memo)
