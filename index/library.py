@@ -153,6 +153,16 @@ class Library:
             cached = self._cache.get(article_id)
         return cached[1] if cached is not None and cached[0] == revision else None
 
+    def find_url(self, *urls: str) -> IndexedArticle | None:
+        """The stored article published at one of ``urls`` (forms of one address), if any."""
+        found = self.store.find_url(urls)
+        if found is None:
+            return None
+        try:
+            return self.get(found)
+        except ArticleNotFoundError:  # deleted in between
+            return None
+
     def get(self, article_id: str) -> IndexedArticle:
         """Return an article as currently stored, loading (or rebuilding a stale index) as needed.
 

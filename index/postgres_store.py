@@ -53,6 +53,8 @@ CREATE TABLE IF NOT EXISTS articles (
 -- Version 2 added the token vectors' columns.
 ALTER TABLE articles ADD COLUMN IF NOT EXISTS tokens BYTEA;
 ALTER TABLE articles ADD COLUMN IF NOT EXISTS tokens_sha256 TEXT;
+-- A page posted again by URL is found instead of stored twice (find_url).
+CREATE INDEX IF NOT EXISTS articles_url ON articles (url);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BIGINT NOT NULL);
 INSERT INTO meta VALUES ('generation', 0) ON CONFLICT DO NOTHING;
 CREATE OR REPLACE FUNCTION article_qa_bump_generation() RETURNS trigger LANGUAGE plpgsql AS $$

@@ -49,6 +49,8 @@ CREATE TABLE IF NOT EXISTS articles (
 ) STRICT;
 -- generation: bumped in the same transaction as every write (archive-wide search follows it);
 -- schema_version: what the tables look like.
+-- A page posted again by URL is found instead of stored twice (find_url).
+CREATE INDEX IF NOT EXISTS articles_url ON articles (url);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) STRICT;
 INSERT OR IGNORE INTO meta VALUES ('generation', 0);
 CREATE TRIGGER IF NOT EXISTS generation_insert AFTER INSERT ON articles

@@ -250,6 +250,18 @@ class ArticleStore(ABC):
         rows = self._read("SELECT * FROM articles WHERE id = ?", (article_id,))
         return rows[0] if rows else None
 
+    def find_url(self, urls: Sequence[str]) -> str | None:
+        """The id of the first-stored article published at one of ``urls`` (the forms one
+        address may be written in), so a page posted again is found instead of stored twice."""
+        if not urls:
+            return None
+        marks = ", ".join("?" * len(urls))
+        rows = self._read(
+            f"SELECT id FROM articles WHERE url IN ({marks}) ORDER BY created, id LIMIT 1",
+            tuple(urls),
+        )
+        return str(rows[0]["id"]) if rows else None
+
     def exists(self, article_id: str) -> bool:
         return self.revision(article_id) is not None
 

@@ -10,6 +10,7 @@ import argparse
 import contextlib
 import logging
 import os
+import re
 import sys
 import tempfile
 from pathlib import Path
@@ -23,11 +24,14 @@ from index.store import copy_articles
 from index.stores import open_store
 from qa.article import looks_like_html
 from qa.errors import ArticleQAError
+from service.fetch import FetchError, ingest_url
 from service.settings import Settings
 from service.state import build_library, real_encoder
 
 # Ingests longer than this many sentences report progress on stderr.
 PROGRESS_MIN_SENTENCES = 200
+# What ``ingest`` fetches rather than reads as a file: any scheme, so ftp:// is refused clearly.
+_URL = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
 
 
 def _library(settings: Settings) -> Library:
@@ -60,6 +64,17 @@ def _serve(args: argparse.Namespace, settings: Settings) -> None:
 
 
 def _ingest(args: argparse.Namespace, settings: Settings) -> None:
+    if _URL.match(args.file):
+        with _library(settings) as library:
+            indexed, _ = ingest_url(
+                library,
+                args.file,
+                title=args.title,
+                refresh=args.refresh,
+                allow_private=settings.fetch_private_hosts,
+            )
+        print(indexed.id)
+        return
     raw = sys.stdin.buffer.read() if args.file == "-" else Path(args.file).read_bytes()
     try:
         source = raw.decode("utf-8-sig")
@@ -169,11 +184,16 @@ def parser() -> argparse.ArgumentParser:
     serve.set_defaults(run=_serve)
 
     ingest = commands.add_parser(
-        "ingest", help="add an article from a text or HTML file; prints its id"
+        "ingest", help="add an article from a text or HTML file or a URL; prints its id"
     )
-    ingest.add_argument("file", help="path to a .txt or .html file, or - for stdin")
+    ingest.add_argument(
+        "file", help="path to a .txt or .html file, - for stdin, or an http(s) URL to fetch"
+    )
     ingest.add_argument("--title")
-    ingest.add_argument("--url")
+    ingest.add_argument("--url", help="where a file's article is published")
+    ingest.add_argument(
+        "--refresh", action="store_true", help="a URL stored already: fetch it again"
+    )
     kind = ingest.add_mutually_exclusive_group()
     kind.add_argument("--html", action="store_true", help="treat the file as HTML")
     kind.add_argument("--text", action="store_true", help="treat the file as plain text")
@@ -234,7 +254,7 @@ def main(argv: list[str] | None = None) -> int:
         # thread per core beside ONNX Runtime's threads.
         threadpool_limits(limits=settings.threads, user_api="blas")
         args.run(args, settings)
-    except (ArticleQAError, OSError, ValidationError) as exc:
+    except (ArticleQAError, FetchError, OSError, ValidationError) as exc:
         message = _one_line(exc)
         print(f"article-qa: error: {message}", file=sys.stderr)
         return 1

@@ -22,6 +22,7 @@ from qa.errors import (
     IndexMismatchError,
     StoreUnavailableError,
 )
+from service.fetch import FetchError
 
 logger = logging.getLogger(__name__)
 
@@ -37,7 +38,9 @@ _TITLES = {
     422: "Invalid request",
     429: "Too many requests",
     500: "Internal server error",
+    502: "Bad gateway",
     503: "Service unavailable",
+    504: "Gateway timeout",
 }
 
 
@@ -118,6 +121,10 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(EmptyArticleError)
     async def empty(_: Request, exc: EmptyArticleError) -> JSONResponse:
         return problem(422, str(exc))
+
+    @app.exception_handler(FetchError)
+    async def not_fetched(_: Request, exc: FetchError) -> JSONResponse:
+        return problem(exc.status, f"the page was not fetched: {exc}")
 
     @app.exception_handler(NotReadyError)
     async def not_ready(_: Request, exc: NotReadyError) -> JSONResponse:

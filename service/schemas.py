@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, TypeVar
 
 from pydantic import (
@@ -50,6 +51,15 @@ Unicode = Annotated[_S, BeforeValidator(_encodable)]
 # replaces by a space.
 _SPACE = r"\x09-\x0d\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
 NOT_BLANK, READABLE = f"[^{_SPACE}]", f"[^\\x00-\\x1f\\x7f{_SPACE}]"
+# A URL the server fetches (ingest by URL): http or https, a host name or IPv4 address in ASCII
+# (an international name in its xn-- form), a port that exists, no user or password, and no
+# space or control character; service.fetch then checks where it points.
+_LABEL = "[A-Za-z0-9_-]+"
+_PORT = "(?:6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3})"
+FETCHABLE = (
+    f"^[Hh][Tt][Tt][Pp][Ss]?://(?:{_LABEL}\\.)*{_LABEL}\\.?(?::{_PORT})?"
+    "(?:[/?#][^\\x00-\\x20\\x7f]*)?$"
+)
 _NOT_BLANK_SCHEMA = {"type": "string", "minLength": 1, "pattern": NOT_BLANK}
 
 
@@ -209,15 +219,24 @@ class AskResponse(BaseModel):
 
 
 class ArticleIn(BaseModel):
-    """An article to ingest: exactly one of ``text`` or ``html``."""
+    """An article to ingest: exactly one of ``text`` or ``html``, or a ``url`` alone to fetch."""
 
     model_config = ConfigDict(
         extra="forbid",
-        # Exactly one of them is a string (the other absent or null), as _one_source checks.
+        # Exactly one of them is a string (the other absent or null), or neither and a URL, as
+        # _one_source checks.
         json_schema_extra={
             "oneOf": [
-                {"required": [field], "properties": {field: {"type": "string"}}}
-                for field in ("text", "html")
+                {"required": ["text"], "properties": {"text": {"type": "string"}}},
+                {"required": ["html"], "properties": {"html": {"type": "string"}}},
+                {
+                    "required": ["url"],
+                    "properties": {
+                        "url": {"type": "string", "pattern": FETCHABLE},
+                        "text": {"type": "null"},
+                        "html": {"type": "null"},
+                    },
+                },
             ]
         },
     )
@@ -233,13 +252,28 @@ class ArticleIn(BaseModel):
         None, description="Title; derived when omitted."
     )
     url: Unicode[Annotated[str, StringConstraints(max_length=2000)]] | None = Field(
-        None, description="Where the article is published."
+        None,
+        description="Where the article is published. Alone (no text or html): the page is "
+        "fetched from there (http or https, public addresses only unless the server allows "
+        "private ones), or the article already stored under this URL is returned.",
+    )
+    refresh: bool = Field(
+        False, description="With a URL alone: fetch it again even when it is stored already."
     )
 
     @model_validator(mode="after")
     def _one_source(self) -> ArticleIn:
-        if (self.text is None) == (self.html is None):
+        if self.text is not None and self.html is not None:
             raise ValueError("send exactly one of 'text' or 'html'")
+        if self.text is None and self.html is None:
+            if self.url is None:
+                raise ValueError("send 'text', 'html' or a 'url' to fetch")
+            if not re.fullmatch(FETCHABLE, self.url):
+                raise ValueError(
+                    "a URL to fetch is http:// or https://, a host (an international name in "
+                    "its xn-- form), an optional port and path, with no user name, password or "
+                    "space"
+                )
         return self
 
 

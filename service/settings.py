@@ -108,6 +108,12 @@ class Settings(BaseSettings):
     rate_limit_loopback: bool = Field(
         False, description="Also limit clients on loopback (off: local tools and tests are free)."
     )
+    fetch_private_hosts: bool = Field(
+        False,
+        description="Let ingest by URL fetch from loopback, private and link-local addresses "
+        "(an intranet, tests). Off: only public addresses are fetched, so the server cannot be "
+        "made to read what only it can reach.",
+    )
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="Origins whose pages may call the API (the widget on another site); "

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Response, status
 
+from service.fetch import ingest_url
 from service.guard import require_writer
 from service.problems import BODY_ERRORS
 from service.schemas import ArticleCreated, ArticleDetail, ArticleIn, ArticleList, ArticleSummary
-from service.state import LibraryDep, MetricsDep
+from service.state import LibraryDep, MetricsDep, RuntimeDep
 
 router = APIRouter(prefix="/v1/articles", tags=["articles"])
 WRITE_ERRORS: dict[int | str, dict[str, str]] = {
@@ -19,22 +20,42 @@ WRITE_ERRORS: dict[int | str, dict[str, str]] = {
 @router.post(
     "",
     status_code=status.HTTP_201_CREATED,
-    summary="Add an article from plain text or HTML",
+    summary="Add an article from plain text, HTML or a URL to fetch",
     responses={
         **BODY_ERRORS,
         **WRITE_ERRORS,
-        413: {"description": "Article or body too large"},
-        422: {"description": "No readable text"},
+        200: {"description": "A URL alone, stored already: that article", "model": ArticleCreated},
+        413: {"description": "Article, body or fetched page too large"},
+        422: {"description": "No readable text; a URL that is not fetched (scheme, address)"},
+        502: {"description": "The URL's site failed (unreachable, an error, too many redirects)"},
+        504: {"description": "The URL's site was too slow"},
     },
     dependencies=[Depends(require_writer)],
 )
 def create_article(
-    body: ArticleIn, library: LibraryDep, metrics: MetricsDep, response: Response
+    body: ArticleIn,
+    library: LibraryDep,
+    runtime: RuntimeDep,
+    metrics: MetricsDep,
+    response: Response,
 ) -> ArticleCreated:
     source = body.html if body.html is not None else body.text
-    assert source is not None  # guaranteed by ArticleIn's validator
-    indexed = library.ingest(source, html=body.html is not None, title=body.title, url=body.url)
-    metrics.ingested_sentences.inc(len(indexed.segmentation.sentences))
+    if source is not None:
+        indexed = library.ingest(source, html=body.html is not None, title=body.title, url=body.url)
+        added = True
+    else:
+        assert body.url is not None  # guaranteed by ArticleIn's validator
+        indexed, added = ingest_url(
+            library,
+            body.url,
+            title=body.title,
+            refresh=body.refresh,
+            allow_private=runtime.settings.fetch_private_hosts,
+        )
+    if added:
+        metrics.ingested_sentences.inc(len(indexed.segmentation.sentences))
+    else:
+        response.status_code = status.HTTP_200_OK
     response.headers["Location"] = f"/v1/articles/{indexed.id}"
     return ArticleCreated(
         id=indexed.id,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -16,7 +18,10 @@ from fastapi.testclient import TestClient
 from bench import free_port
 from index.encoder import Encoder, HashingEncoder
 from index.ranker import RankerWeights
+from service import fetch as fetching
 from service.app import create_app
+from service.fetch import FetchError, refusal
+from service.fetch import resolve as real_resolve
 from service.settings import Settings
 
 # Requests come from loopback, as from a local editor: writes need no key there.
@@ -27,6 +32,24 @@ def ready_client(app: FastAPI) -> Iterator[TestClient]:
     with TestClient(app, client=LOOPBACK) as client:
         assert app.state.runtime.ready.wait(60), "start-up did not finish"
         yield client
+
+
+@pytest.fixture(autouse=True)
+def loopback_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ingest by URL never leaves the machine in tests, whatever URL a fuzzer makes up: address
+    literals in any spelling and localhost resolve as usual, other names as 127.0.0.1, and a
+    public address (or one that does not resolve) becomes 127.0.0.1 too."""
+
+    def resolve(host: str, port: int) -> list[str]:
+        try:
+            if host != "localhost":
+                socket.getaddrinfo(host, port, flags=socket.AI_NUMERICHOST)
+            found = real_resolve(host, port)
+        except (socket.gaierror, UnicodeError, FetchError):
+            return ["127.0.0.1"]
+        return [a if refusal(ipaddress.ip_address(a)) else "127.0.0.1" for a in found]
+
+    monkeypatch.setattr(fetching, "resolve", resolve)
 
 
 @pytest.fixture
