@@ -3,7 +3,8 @@
     .venv/bin/python -m bench [--full] [--out var/bench]
 
 Quick (the default; a few minutes on two cores, well inside ten): ``bench.speed`` on the product
-path (100 questions, ingest of 1 MB), ``bench.default_article`` and ``bench.conversation``.
+path (``--quick``: 100 questions, ingest of 1 MB), ``bench.default_article``,
+``bench.conversation`` and ``bench.extraction`` (130 real pages, bundled).
 Parts that need ``../shared`` (the SQuAD ingest, the SQuAD dialogues) are skipped, and said to
 be, where it is missing. ``--full`` adds the benchmarks that need ``../shared`` and take long
 (``bench.quality``, about an hour; ``bench.ingest``; ``bench.scale``; ``bench.speed`` on every
@@ -47,6 +48,20 @@ QUICK = (
     ),
     Benchmark("default_article", "default_article", (), ("product", "dense_lines", "bm25_lines")),
     Benchmark("conversation", "conversation", (), ("all.turns", "all.hit@1")),
+    Benchmark(
+        "extraction",
+        "extraction",
+        (),
+        (
+            "product.f1",
+            "product.held-out.f1",
+            "product.refused",
+            "product.ms_p50",
+            "trafilatura.f1",
+            "readability.f1",
+        ),
+        timeout_s=900.0,
+    ),
 )
 FULL = (
     Benchmark("quality", "quality", (), ("product", "dense", "bm25"), timeout_s=4 * 3600.0),
