@@ -10,12 +10,13 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import replace
-from typing import cast
+from datetime import date, datetime
 
 import lxml.html
 from lxml import etree
 
 from qa.errors import EmptyArticleError
+from qa.html import Metadata, Pieces, extracted, page_metadata, walked
 from qa.models import Article, Block, Kind
 
 _BOILERPLATE = re.compile(
@@ -33,6 +34,15 @@ _PUBLISHER = re.compile(
     r"^(?:this article is owned by|this article was (?:originally )?published (?:by|on|in)"
     r"|originally published (?:by|on|in)|published by|source:|copyright|©)\s*(?:©\s*)?"
     r"(?:\d{4}\s+)?(?P<name>[^\n]{2,80}?)\.?$",
+    re.IGNORECASE,
+)
+_MONTHS = (
+    "January", "February", "March", "April", "May", "June", "July", "August", "September",
+    "October", "November", "December",
+)  # fmt: skip
+_DATELINE = re.compile(
+    r"^(?:first published|published|posted|updated)\s*(?:on\b|:)?\s*"
+    rf"(?P<date>\d{{1,2}} (?:{'|'.join(_MONTHS)}) \d{{4}}|\d{{4}}-\d{{2}}-\d{{2}})\.?$",
     re.IGNORECASE,
 )
 # Full-width marks end CJK sentences, which have no spaces to count words by.
@@ -61,7 +71,9 @@ def classify(block: str) -> Kind:
     line = " ".join(block.split())
     if _BOILERPLATE.match(line):
         return Kind.BOILERPLATE
-    if len(line) <= 100 and (_BYLINE.match(line) or _PUBLISHER.match(line)):
+    if len(line) <= 100 and (
+        _BYLINE.match(line) or _PUBLISHER.match(line) or _DATELINE.match(line)
+    ):
         return Kind.META
     words = line.split()
     if (
@@ -87,6 +99,42 @@ def _meta_names(text: str, blocks: Iterable[Block]) -> tuple[str | None, str | N
         elif publisher is None and (m := _PUBLISHER.match(line)):
             publisher = m["name"].strip()
     return byline, publisher
+
+
+def _paragraph_kind(line: str) -> Kind:
+    kind = classify(line)
+    return Kind.BODY if kind is Kind.HEADING else kind
+
+
+def _words(text: str) -> set[str]:
+    return set(re.findall(r"\w+", text.lower()))
+
+
+def _iso_date(text: str) -> date | None:
+    """A dateline's date ("16 April 2015" or "2015-04-16"), or None when it is no date."""
+    for pattern in ("%Y-%m-%d", "%d %B %Y"):
+        try:
+            parsed = datetime.strptime(text.title() if "%B" in pattern else text, pattern)
+        except ValueError:
+            continue
+        return parsed.date()
+    return None
+
+
+def _dateline(iso: str) -> str | None:
+    """The line a page's publication date is stored as: "Published 16 April 2015"."""
+    day = _iso_date(iso)
+    return None if day is None else f"Published {day.day} {_MONTHS[day.month - 1]} {day.year}"
+
+
+def published(article: Article) -> str | None:
+    """When the article says it was published (its first dateline), as YYYY-MM-DD."""
+    for block in article.blocks:
+        if block.kind is Kind.META:
+            line = " ".join(article.text[block.start : block.end].split())
+            if (m := _DATELINE.match(line)) and (day := _iso_date(m["date"])):
+                return day.isoformat()
+    return None
 
 
 def _derive_title(text: str, blocks: tuple[Block, ...]) -> str:
@@ -143,68 +191,9 @@ def parse_text(text: str, title: str | None = None, url: str | None = None) -> A
     )
 
 
-# Elements whose content is never article text.
-_DROP = (
-    "script", "style", "noscript", "template", "nav", "header", "footer", "aside", "form",
-    "iframe", "object", "embed", "svg", "canvas", "button", "select", "textarea", "input",
-    "menu", "dialog", "head",
-)  # fmt: skip
-_BLOCK_TAGS = frozenset(
-    {"p", "h1", "h2", "h3", "h4", "h5", "h6", "li", "blockquote", "pre", "figcaption", "dd", "dt",
-     "td", "th", "caption", "address"}
-)  # fmt: skip
-_HEADINGS = frozenset({"h1", "h2", "h3", "h4", "h5", "h6"})
-# Tags whose kind is known from markup; others are classified by their text.
-_TAG_KINDS = {tag: Kind.HEADING for tag in _HEADINGS} | {
-    tag: Kind.BODY for tag in ("li", "td", "th", "dd", "dt", "pre")
-}
-_CONTAINERS = frozenset({"div", "section", "article", "main", "body", "td", "li", "blockquote"})
-
-
-def _meta_content(doc: lxml.html.HtmlElement, *selectors: str) -> str | None:
-    for selector in selectors:
-        for value in cast(list[str], doc.xpath(selector)):
-            cleaned = " ".join(str(value).split())
-            if cleaned:
-                return cleaned
-    return None
-
-
-def _html_blocks(root: lxml.html.HtmlElement) -> list[tuple[str, Kind | None]]:
-    """Walk the DOM in order, emitting the text of block elements (and of loose container text)."""
-    out: list[tuple[str, Kind | None]] = []
-
-    def flush(parts: list[str], kind: Kind | None) -> None:
-        line = " ".join(" ".join(parts).split())
-        if line:
-            out.append((line, kind))
-        parts.clear()
-
-    def walk(element: lxml.html.HtmlElement) -> None:
-        loose: list[str] = [element.text or ""]
-        for child in element:
-            tag = child.tag if isinstance(child.tag, str) else ""
-            if tag in _BLOCK_TAGS or tag in _CONTAINERS or tag in ("br", "hr", "table", "ul", "ol"):
-                flush(loose, None)
-                if tag in _BLOCK_TAGS and not any(
-                    isinstance(c.tag, str) and c.tag in _BLOCK_TAGS
-                    for c in child.iter()
-                    if c is not child
-                ):
-                    flush([child.text_content()], _TAG_KINDS.get(tag))
-                elif tag not in ("br", "hr"):
-                    walk(child)
-            elif tag:
-                loose.append(child.text_content())
-            loose.append(child.tail or "")
-        flush(loose, None)
-
-    walk(root)
-    return out
-
-
 def parse_html(html: str, title: str | None = None, url: str | None = None) -> Article:
-    """Parse an HTML page: drop scripts, styles and navigation; keep headings and paragraphs."""
+    """Parse an HTML page: the article's headings, paragraphs, list items and table rows
+    (``qa.html``), then a byline and a dateline from the page's metadata."""
     # lxml refuses str input that carries an XML encoding declaration; the text is decoded already.
     html = _XML_DECLARATION.sub("", clean_text(html), count=1)
     if not html:
@@ -213,23 +202,36 @@ def parse_html(html: str, title: str | None = None, url: str | None = None) -> A
         doc = lxml.html.document_fromstring(html)
     except (etree.ParserError, ValueError) as exc:
         raise EmptyArticleError(f"the HTML could not be parsed ({exc})") from exc
-    page_title = _meta_content(
-        doc, "//meta[@property='og:title']/@content", "//h1//text()", "//title/text()"
-    )
-    author = _meta_content(
-        doc, "//meta[@name='author']/@content", "//meta[@property='article:author']/@content"
-    )
-    site = _meta_content(doc, "//meta[@property='og:site_name']/@content")
-    # Only comments inside an element: one before <html> has no parent and cannot be dropped.
-    drop = "|".join(f"//{tag}" for tag in _DROP) + "|//*/comment()|//*/processing-instruction()"
-    for element in cast(list[lxml.html.HtmlElement], doc.xpath(drop)):
-        element.drop_tree()
-    body = doc.find("body")
-    pieces = _html_blocks(body if body is not None else doc)
-
+    found = page_metadata(doc)
+    pieces: Pieces = []
+    if (article := extracted(doc, url)) is not None:
+        found_pieces, metadata = article
+        # Its paragraphs are paragraphs (it marks headings): only a byline or a "Read more"
+        # line among them is told apart by its text.
+        pieces = [(line, kind or _paragraph_kind(line)) for line, kind in found_pieces]
+        found = Metadata(
+            title=metadata.title or found.title,
+            author=metadata.author or found.author,
+            date=metadata.date,
+            site=metadata.site or found.site,
+        )
+    if not any((kind or classify(line)).citable for line, kind in pieces):
+        pieces = walked(doc)
+    elif len(pieces) == 1:
+        # One block, which on a short page is trafilatura's plain-text fallback: the walk keeps
+        # its paragraphs and headings apart, when it has no word the block lacks.
+        walk = walked(doc)
+        if _words(" ".join(line for line, _ in walk)) <= _words(pieces[0][0]):
+            pieces = walk
     lines = [line for line, _ in pieces]
-    if author and not any(_BYLINE.match(line) for line in lines):
-        pieces.append((f"By {author}", Kind.META))
+    if found.author and not any(_BYLINE.match(line) for line in lines):
+        pieces.append((f"By {found.author}", Kind.META))
+    if (
+        found.date
+        and (dateline := _dateline(found.date))
+        and not any(_DATELINE.match(line) for line in lines)
+    ):
+        pieces.append((dateline, Kind.META))
     text_parts: list[str] = []
     blocks: list[Block] = []
     position = 0
@@ -243,14 +245,14 @@ def parse_html(html: str, title: str | None = None, url: str | None = None) -> A
         raise EmptyArticleError("the HTML has no readable paragraphs; send the article's page")
     byline, publisher = _meta_names(text, blocks)
     clean_title = (
-        " ".join((title or "").split()) or page_title or _derive_title(text, tuple(blocks))
+        " ".join((title or "").split()) or found.title or _derive_title(text, tuple(blocks))
     )
     return Article(
         text=text,
         title=clean_title[: MAX_TITLE_CHARS * 2],
         blocks=tuple(blocks),
-        byline=byline or author,
-        publisher=publisher or site,
+        byline=byline or found.author,
+        publisher=publisher or found.site,
         url=url,
     )
 
@@ -279,4 +281,6 @@ def search_text(sentence: str, kind: Kind) -> str:
             f"{line} The publisher, news outlet or publication that published and owns this "
             f"article is {m['name']}."
         )
+    if m := _DATELINE.match(line):
+        return f"{line} The date when this article was published, posted or written: {m['date']}."
     return sentence

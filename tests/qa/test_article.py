@@ -323,14 +323,16 @@ def test_html_author_meta_not_duplicated_when_body_has_byline() -> None:
 
 
 def test_html_loose_container_text_and_breaks() -> None:
+    """Text loose in a container is a block of its own; a line break joins its lines with a
+    space, within the block (it was glued: "First lineSecond")."""
     html = "<div>Loose text in a div.<br>After the break.<p>A paragraph.</p>Tail text.</div>"
     article = parse_html(html)
     assert texts_of(article) == [
-        "Loose text in a div.",
-        "After the break.",
+        "Loose text in a div. After the break.",
         "A paragraph.",
         "Tail text.",
     ]
+    assert texts_of(parse_html("<p>First line<br>Second</p>")) == ["First line Second"]
 
 
 def test_html_leading_comment_does_not_crash() -> None:

@@ -181,7 +181,8 @@ def test_html_article_drops_scripts_and_navigation(client: TestClient) -> None:
     text = detail["text"]
     for unwanted in ("pwned", "color: red", "Home", "ads.example", "Copyright", "javascript"):
         assert unwanted not in text
-    assert text.startswith("Harbour bridge reopens after repairs\n\n")
+    # The headline is the title, not body text to cite; the article starts with its story.
+    assert text.startswith("The harbour bridge reopened on Monday after six months of repairs.")
     assert "Read the report" in text
     answer = client.post(
         "/v1/ask", json={"question": "Who is the chief engineer?", "article_id": body["id"]}

@@ -12,6 +12,7 @@ from index.encoder import Encoder
 from service import cli
 from service.app import create_app
 from service.settings import Settings
+from tests.qa.test_html import PAGE as NEWS_PAGE
 from tests.service.conftest import ready_client
 
 pytestmark = pytest.mark.model
@@ -54,6 +55,30 @@ def test_off_topic_questions_are_declined(real_client: TestClient, question: str
     body = real_client.post("/v1/ask", json={"question": question}).json()
     assert body["answerable"] is False, body
     assert body["answer"] == "The article does not say."
+
+
+def test_a_posted_page_answers_who_wrote_it_and_when_it_was_published(
+    real_client: TestClient,
+) -> None:
+    """The page's author and date are stored as lines a question can cite, and shown as
+    metadata; the page's menus, teasers and comments are not there to be cited."""
+    created = real_client.post("/v1/articles", json={"html": NEWS_PAGE})
+    assert created.status_code == 201, created.text
+    article = real_client.get(created.headers["Location"]).json()
+    assert (article["byline"], article["published"], article["publisher"]) == (
+        "Maria Lopez",
+        "2026-11-30",
+        "The Coastal Times",
+    )
+    for question, expected in [
+        ("Who wrote this article?", "By Maria Lopez"),
+        ("When was this article published?", "Published 30 November 2026"),
+        ("Who cut the ribbon?", "Mayor Ana Ruiz cut the ribbon"),
+    ]:
+        asked = {"question": question, "article_id": created.json()["id"]}
+        body = real_client.post("/v1/ask", json=asked).json()
+        assert body["answerable"] is True, body
+        assert expected in body["citations"][0]["quote"], (question, body)
 
 
 @pytest.mark.parametrize(
