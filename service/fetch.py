@@ -25,8 +25,10 @@ from __future__ import annotations
 import ipaddress
 import re
 import socket
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 
@@ -235,6 +237,34 @@ def _read(
     return decoded(bytes(body), response.charset_encoding), TYPES[media]
 
 
+class _Locks:
+    """One lock per key, kept only while a thread holds it or waits for it (the keys are URLs
+    that anyone may send: none stays behind)."""
+
+    def __init__(self) -> None:
+        self._guard = threading.Lock()
+        self._locks: dict[str, tuple[threading.Lock, int]] = {}  # key -> (lock, users)
+
+    @contextmanager
+    def held(self, key: str) -> Iterator[None]:
+        with self._guard:
+            lock, users = self._locks.get(key, (threading.Lock(), 0))
+            self._locks[key] = (lock, users + 1)
+        try:
+            with lock:
+                yield
+        finally:
+            with self._guard:
+                lock, users = self._locks[key]
+                if users == 1:  # the last user of this lock: forget it
+                    del self._locks[key]
+                else:
+                    self._locks[key] = (lock, users - 1)
+
+
+_FETCHING = _Locks()
+
+
 def ingest_url(
     library: Library,
     url: str,
@@ -242,20 +272,25 @@ def ingest_url(
     title: str | None = None,
     refresh: bool = False,
     allow_private: bool = False,
+    before_fetch: Callable[[], None] = lambda: None,
 ) -> tuple[IndexedArticle, bool]:
     """The article published at ``url``: the one stored under it already (unless ``refresh``),
     else the page fetched and ingested (under the same id when refreshing). True when it was
-    fetched now."""
+    fetched now. Calls for one URL take turns in this process, so the first readers of a new
+    page cause one fetch, not one each. ``before_fetch`` runs only when the page is about to be
+    fetched: a rate limit that raises."""
     address = str(normalised(url))
-    stored = library.find_url(address, url)
-    if stored is not None and not refresh:
-        return stored, False
-    page = fetch(url, allow_private=allow_private)
-    indexed = library.ingest(
-        page.text,
-        html=page.html,
-        title=title,
-        url=address,
-        article_id=None if stored is None else stored.id,
-    )
+    with _FETCHING.held(address):
+        stored = library.find_url(address, url)
+        if stored is not None and not refresh:
+            return stored, False
+        before_fetch()
+        page = fetch(url, allow_private=allow_private)
+        indexed = library.ingest(
+            page.text,
+            html=page.html,
+            title=title,
+            url=address,
+            article_id=None if stored is None else stored.id,
+        )
     return indexed, True

@@ -3,7 +3,9 @@
 Writes (POST/DELETE /v1/articles) need ``Authorization: Bearer <ARTICLE_QA_API_KEY>`` when a key is
 set; without one they are accepted only from loopback, so a fresh install is never writable from
 the network. Asks are limited per client address (uvicorn replaces it with X-Forwarded-For when the
-request comes through a trusted proxy, so readers behind one proxy are still told apart).
+request comes through a trusted proxy, so readers behind one proxy are still told apart). Pages
+fetched because a question named an article by a URL not stored yet have limits of their own, per
+client and overall (``check_fetch``).
 
 The counts live in this process by default, or in Redis (``ARTICLE_QA_RATE_LIMIT_STORAGE``), where
 every worker and replica shares them. When Redis cannot be reached, asks are served without a limit
@@ -37,6 +39,12 @@ logger = logging.getLogger(__name__)
 REDIS_TIMEOUT_S = 0.25
 # After a failure, asks skip Redis (unlimited) for this long before it is tried again.
 RETRY_AFTER_S = 2.0
+# Pages fetched on demand (a question by the URL of an article not stored yet, from a host in
+# ARTICLE_QA_FETCH_ALLOWED_HOSTS): each costs a fetch of up to 15 s and an ingest, so far fewer
+# than asks. A reader opens at most a few new articles a minute, and a publisher publishes
+# fewer than 60 a minute; past that it is someone walking the site's URLs through this server.
+FETCHES_PER_CLIENT = parse("10/minute")
+FETCHES_OVERALL = parse("60/minute")  # per process, or per fleet with Redis
 
 
 def is_loopback(request: Request) -> bool:
@@ -48,6 +56,10 @@ def is_loopback(request: Request) -> bool:
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
         address = address.ipv4_mapped
     return address.is_loopback
+
+
+def _client(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
 
 
 class Guard:
@@ -100,19 +112,39 @@ class Guard:
         if not hmac.compare_digest(token.strip().encode(), self._key):
             raise HTTPException(403, "the bearer token is not the API key of this server")
 
+    def _exempt(self, request: Request) -> bool:
+        return is_loopback(request) and not self._limit_loopback
+
     def check_rate(self, request: Request) -> None:
         """429 with Retry-After once a client has used up its asks for the current window."""
-        if self._limit is None or (is_loopback(request) and not self._limit_loopback):
+        if self._limit is None or self._exempt(request):
             return
-        client = request.client.host if request.client else "unknown"
+        self._spend(self._limit, (_client(request),), "too many questions from this address")
+
+    def check_fetch(self, request: Request) -> None:
+        """429 with Retry-After past FETCHES_PER_CLIENT pages fetched on demand for one client
+        (loopback exempt, as for asks) or FETCHES_OVERALL for everyone together, which bounds
+        what many addresses can make the server fetch. A client over its own limit spends
+        nothing of the overall one."""
+        if not self._exempt(request):
+            self._spend(
+                FETCHES_PER_CLIENT,
+                ("fetch", _client(request)),
+                "too many pages not stored yet asked about from this address",
+            )
+        self._spend(FETCHES_OVERALL, ("fetch",), "too many pages not stored yet asked about")
+
+    def _spend(self, limit: RateLimitItem, key: tuple[str, ...], refusal: str) -> None:
+        """Count one hit on ``limit`` for ``key``; 429 when it is used up for this window. The
+        key of a client's asks is its address alone; others start with a name of their own."""
         if self._down and time.monotonic() < self._down_until:
             self._on_storage_error()
             return
         try:
-            if self._limiter.hit(self._limit, client):
+            if self._limiter.hit(limit, *key):
                 self._storage_answered()
                 return
-            reset = self._limiter.get_window_stats(self._limit, client).reset_time
+            reset = self._limiter.get_window_stats(limit, *key).reset_time
         except StorageError as exc:
             self._storage_failed(exc)
             return
@@ -120,7 +152,7 @@ class Guard:
         retry_after = max(1, math.ceil(reset - time.time()))
         raise HTTPException(
             429,
-            f"too many questions from this address (limit {self._limit}); retry in {retry_after} s",
+            f"{refusal} (limit {limit}); retry in {retry_after} s",
             headers={"Retry-After": str(retry_after)},
         )
 

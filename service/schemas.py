@@ -18,6 +18,7 @@ from pydantic import (
 
 from index.library import SearchHit
 from index.retriever import IndexedArticle
+from qa.article import published
 from qa.models import Answer
 
 MAX_QUESTION_CHARS = 1000
@@ -61,6 +62,17 @@ FETCHABLE = (
     "(?:[/?#][^\\x00-\\x20\\x7f]*)?$"
 )
 _NOT_BLANK_SCHEMA = {"type": "string", "minLength": 1, "pattern": NOT_BLANK}
+MAX_URL_CHARS = 2000
+
+
+def _fetchable(url: str) -> str:
+    """FETCHABLE's check, with a message that says what it means."""
+    if not re.fullmatch(FETCHABLE, url):
+        raise ValueError(
+            "a URL to fetch is http:// or https://, a host (an international name in its xn-- "
+            "form), an optional port and path, with no user name, password or space"
+        )
+    return url
 
 
 def _stripped(if_blank: str) -> AfterValidator:
@@ -107,15 +119,39 @@ _HistoryItem = Unicode[Annotated[str, StringConstraints(max_length=MAX_QUESTION_
 
 
 class AskRequest(BaseModel):
-    """A reader's question about one article."""
+    """A reader's question about one article, named by id or by URL (not both; neither: the
+    default article)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        # Present at once, even with a null URL, they are refused, as _one_article checks.
+        json_schema_extra={"not": {"required": ["article_id", "article_url"]}},
+    )
 
     question: Question = Field(
         description="The question: 1 to 1000 characters, not all whitespace."
     )
     article_id: Unicode[Annotated[str, StringConstraints(max_length=200)]] = Field(
-        "default", description="Which article to ask about."
+        "default", description="Which article to ask about, by id."
+    )
+    article_url: (
+        Unicode[
+            Annotated[
+                str,
+                StringConstraints(max_length=MAX_URL_CHARS),
+                AfterValidator(_fetchable),
+                WithJsonSchema(
+                    {"type": "string", "maxLength": MAX_URL_CHARS, "pattern": FETCHABLE}
+                ),
+            ]
+        ]
+        | None
+    ) = Field(
+        None,
+        description="Instead of article_id: the article published at this URL (http or https; "
+        "the fragment is ignored), as stored by POST /v1/articles. One that is not stored yet is "
+        "fetched and stored first when the server fetches from its host "
+        "(ARTICLE_QA_FETCH_ALLOWED_HOSTS), else it is a 404. The answer's article_id names it.",
     )
     top_k: _Count = Field(3, ge=1, le=10, description="How many citations to return (1-10).")
     history: list[_HistoryItem] = Field(
@@ -123,6 +159,12 @@ class AskRequest(BaseModel):
         max_length=MAX_HISTORY,
         description="The reader's earlier questions in this conversation, oldest first.",
     )
+
+    @model_validator(mode="after")
+    def _one_article(self) -> AskRequest:
+        if {"article_id", "article_url"} <= self.model_fields_set:
+            raise ValueError("name the article by 'article_id' or by 'article_url', not both")
+        return self
 
 
 class SearchRequest(BaseModel):
@@ -251,7 +293,7 @@ class ArticleIn(BaseModel):
     title: Unicode[Annotated[str, StringConstraints(max_length=500)]] | None = Field(
         None, description="Title; derived when omitted."
     )
-    url: Unicode[Annotated[str, StringConstraints(max_length=2000)]] | None = Field(
+    url: Unicode[Annotated[str, StringConstraints(max_length=MAX_URL_CHARS)]] | None = Field(
         None,
         description="Where the article is published. Alone (no text or html): the page is "
         "fetched from there (http or https, public addresses only unless the server allows "
@@ -268,12 +310,7 @@ class ArticleIn(BaseModel):
         if self.text is None and self.html is None:
             if self.url is None:
                 raise ValueError("send 'text', 'html' or a 'url' to fetch")
-            if not re.fullmatch(FETCHABLE, self.url):
-                raise ValueError(
-                    "a URL to fetch is http:// or https://, a host (an international name in "
-                    "its xn-- form), an optional port and path, with no user name, password or "
-                    "space"
-                )
+            _fetchable(self.url)
         return self
 
 
@@ -288,6 +325,10 @@ class ArticleSummary(ArticleCreated):
     url: str | None
     byline: str | None
     publisher: str | None
+    published: str | None = Field(
+        description="When the article says it was published (YYYY-MM-DD), from its page's "
+        "metadata or a dateline in its text."
+    )
     created: str
     chars: int
 
@@ -302,6 +343,7 @@ class ArticleSummary(ArticleCreated):
             url=article.url,
             byline=article.byline,
             publisher=article.publisher,
+            published=published(article),
             created=indexed.created,
             chars=len(article.text),
         )
@@ -323,6 +365,7 @@ class ArticleDetail(BaseModel):
     url: str | None
     byline: str | None
     publisher: str | None
+    published: str | None
     created: str
     chars: int
     text: str = Field(description="The stored text that every offset refers to.")

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
+import httpx
 from limits import parse
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -16,6 +19,34 @@ from index.encoder import BUNDLED_MODEL, DEFAULT_BACKEND, DEFAULT_MODEL, Backend
 
 def _user_cache() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+
+
+def _listed(value: object, clean: Callable[[str], str]) -> object:
+    """A list from "a,b" or '["a", "b"]' (operators write both), each item cleaned, empty ones
+    dropped."""
+    if isinstance(value, str):
+        value = json.loads(value) if value.lstrip().startswith("[") else value.split(",")
+    if isinstance(value, list):
+        cleaned = [clean(item) if isinstance(item, str) else item for item in value]
+        return [item for item in cleaned if item != ""]
+    return value
+
+
+def _host_name(entry: str) -> str:
+    """The host as a URL carries it (lowercase, an international name in its xn-- form, no final
+    dot), so an exact comparison finds it; a URL or a port could never match, so it is refused."""
+    entry = entry.strip()
+    if not entry:
+        return ""
+    if re.search(r"[/:@?#\[\]\\\s]", entry):
+        raise ValueError(
+            f"{entry!r} is not a host name: list names such as news.example, without scheme, "
+            "port or path"
+        )
+    try:
+        return httpx.URL(f"http://{entry}/").raw_host.decode("ascii").rstrip(".")
+    except httpx.InvalidURL as exc:
+        raise ValueError(f"{entry!r} is not a host name ({exc})") from None
 
 
 class Settings(BaseSettings):
@@ -114,6 +145,13 @@ class Settings(BaseSettings):
         "(an intranet, tests). Off: only public addresses are fetched, so the server cannot be "
         "made to read what only it can reach.",
     )
+    fetch_allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Hosts whose pages are fetched and stored when a question names an article "
+        "by a URL that is not stored yet (the widget on every article page, no ingest step); "
+        "comma-separated or a JSON list of host names, exact matches (a subdomain is its own "
+        "entry), compared case-insensitively. None by default: such a question is a 404.",
+    )
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="Origins whose pages may call the API (the widget on another site); "
@@ -123,14 +161,13 @@ class Settings(BaseSettings):
     @field_validator("cors_origins", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:
-        """Accept "a,b" as well as '["a", "b"]' (operators write both); drop trailing slashes,
-        which browsers never send in an Origin header."""
-        if isinstance(value, str):
-            value = json.loads(value) if value.lstrip().startswith("[") else value.split(",")
-        if isinstance(value, list):
-            trimmed = [o.strip().rstrip("/") if isinstance(o, str) else o for o in value]
-            return [o for o in trimmed if o != ""]
-        return value
+        """Drop trailing slashes, which browsers never send in an Origin header."""
+        return _listed(value, lambda origin: origin.strip().rstrip("/"))
+
+    @field_validator("fetch_allowed_hosts", mode="before")
+    @classmethod
+    def _split_hosts(cls, value: object) -> object:
+        return _listed(value, _host_name)
 
     @field_validator("database_url")
     @classmethod

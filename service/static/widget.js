@@ -1,5 +1,10 @@
 // article-qa chat widget. One tag embeds it:
 //   <script src="https://HOST/widget.js" data-article-id="default" async></script>
+// The article asked about: data-article-id names a stored article; else it is named by URL:
+// data-article-url (relative to the page; present but empty: this page), else the page's
+// <link rel="canonical">; with neither, the default article. By URL, the server finds the article
+// stored under it (or fetches it, from a host it allows) and the first answer's article_id is
+// used from then on.
 // Optional: data-api (API base URL; defaults to this script's origin) and data-article-selector
 // (the element holding the article text, for highlighting; defaults to [data-article-qa-text]).
 //
@@ -25,12 +30,13 @@
   const TIMEOUT_MS = 30000;
 
   // document.currentScript is only set while this file first runs, so read the tag's settings now;
-  // they become the attributes of the element (api, article-id, article-selector).
+  // they become the attributes of the element (api, article-selector, and article-id or
+  // article-url: see namedArticle).
   const script = document.currentScript;
+  const DATA = script?.dataset ?? {};
   const SETTINGS = {
-    api: script?.dataset.api || (script?.src ? new URL(script.src).origin : location.origin),
-    "article-id": script?.dataset.articleId || "default",
-    "article-selector": script?.dataset.articleSelector || "[data-article-qa-text]",
+    api: DATA.api || (script?.src ? new URL(script.src).origin : location.origin),
+    "article-selector": DATA.articleSelector || "[data-article-qa-text]",
   };
 
   const STYLE = `
@@ -450,6 +456,7 @@
     #send;
     #asked = []; // questions that got an answer, oldest first: the follow-up context
     #busy = false;
+    #answeredId = null; // the article_id of the first answer to a question by URL
 
     connectedCallback() {
       if (this.#root) return; // moved within the page: keep the conversation
@@ -465,8 +472,11 @@
       return this.getAttribute("api") || location.origin;
     }
 
-    get #articleId() {
-      return this.getAttribute("article-id") || "default";
+    /** How /v1/ask names the article: by id, or by URL until an answer has said its id. */
+    get #article() {
+      const id = this.#answeredId || this.getAttribute("article-id");
+      const url = this.getAttribute("article-url");
+      return id || !url ? { article_id: id || "default" } : { article_url: url };
     }
 
     #articleContainer() {
@@ -576,7 +586,7 @@
       this.#log.append(bubble);
       this.#request(bubble, {
         question,
-        article_id: this.#articleId,
+        ...this.#article,
         top_k: TOP_K,
         history: this.#asked.slice(-HISTORY_LIMIT),
       });
@@ -599,6 +609,9 @@
         const answer = await ask(this.#api, body);
         reply = answer.answerable ? this.#answer(answer) : this.#declined(answer);
         this.#asked.push(body.question);
+        if (body.article_url && typeof answer.article_id === "string") {
+          this.#answeredId = answer.article_id; // follow-ups need no lookup (or fetch) by URL
+        }
       } catch (error) {
         reply = this.#failed(error, bubble, body);
       } finally {
@@ -750,9 +763,26 @@
 
   customElements.define(TAG, ArticleQAChat);
 
+  /** The article attribute, as the header says: { "article-id" } or { "article-url" }. Read
+   * once the page's head is parsed, so that its canonical link is there. */
+  function namedArticle() {
+    if (DATA.articleId) return { "article-id": DATA.articleId };
+    const canonical = document.querySelector('link[rel~="canonical" i][href]');
+    if (DATA.articleUrl === undefined && !canonical) return { "article-id": "default" };
+    const given = DATA.articleUrl || canonical?.href || location.href;
+    try {
+      const url = new URL(given, document.baseURI);
+      url.hash = ""; // not part of the address
+      return { "article-url": url.href };
+    } catch {
+      return { "article-url": given }; // not a URL: the server's 422 says what is wrong
+    }
+  }
+
   function mount() {
     const element = document.createElement(TAG);
-    for (const [name, value] of Object.entries(SETTINGS)) element.setAttribute(name, value);
+    const attributes = { ...SETTINGS, ...namedArticle() };
+    for (const [name, value] of Object.entries(attributes)) element.setAttribute(name, value);
     document.body.append(element);
   }
 

@@ -14,9 +14,13 @@ expect.set_options(timeout=15_000)
 
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The real model behind ``article-qa serve``; the publisher origin may call it (CORS)."""
+    """The real model behind ``article-qa serve``; the publisher origin may call it (CORS), and
+    it fetches the pages asked about by URL from a publisher on 127.0.0.1 (tests.publisher)."""
     with running_server(
-        tmp_path_factory.mktemp("browser") / "data", cors_origins=PUBLISHER
+        tmp_path_factory.mktemp("browser") / "data",
+        cors_origins=PUBLISHER,
+        fetch_allowed_hosts="127.0.0.1",
+        fetch_private_hosts="true",
     ) as base:
         yield base
 

@@ -37,11 +37,13 @@ ANSWER_HIGHLIGHT = "article-qa-answer"
 
 
 @contextmanager
-def running_server(data_dir: Path, cors_origins: str = "") -> Iterator[str]:
-    """``article-qa serve`` on a free loopback port, ready to answer; yields its base URL."""
+def running_server(data_dir: Path, **settings: str) -> Iterator[str]:
+    """``article-qa serve`` on a free loopback port, ready to answer; yields its base URL.
+    ``settings``: more of its settings, ``cors_origins="..."`` for ARTICLE_QA_CORS_ORIGINS."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("ARTICLE_QA_")}
-    env |= {"ARTICLE_QA_DATA_DIR": str(data_dir), "ARTICLE_QA_CORS_ORIGINS": cors_origins}
+    env |= {"ARTICLE_QA_DATA_DIR": str(data_dir)}
+    env |= {f"ARTICLE_QA_{name.upper()}": value for name, value in settings.items()}
     log_path = data_dir.parent / f"server-{port}.log"
     base = f"http://127.0.0.1:{port}"
     with log_path.open("wb") as log:

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from playwright.sync_api import Browser, Dialog, Page, Request, Route, ViewportSize, expect
 
@@ -18,6 +19,7 @@ from tests.browser.harness import (
     highlighted_text,
     show_cited_answer,
 )
+from tests.publisher import publishing
 
 pytestmark = pytest.mark.browser
 
@@ -279,6 +281,82 @@ def test_embedded_on_another_origin(page: Page, server: str) -> None:
         "Object.getOwnPropertyNames(window).filter(n => !globalsBefore.includes(n)).sort()"
     )
     assert added == ["ArticleQA", "globalsBefore"]  # the second is the page's own
+
+
+# A publisher's article page as the reader gets it and as the server fetches it: one script tag
+# with no article named, and the page's canonical URL on the publisher's own server.
+ARTICLE_PAGE = """<!doctype html><html><head><title>Bridge reopens</title>
+<link rel="canonical" href="CANONICAL"></head><body>
+<div id="story"><h1>Bridge reopens</h1>
+<p>The old bridge reopened on Monday after two years of repairs.</p>
+<p>Mayor Ana Ruiz cut the ribbon.</p>
+<p>Crowds cheered as the first cars crossed the river.</p></div>
+<script src="SERVER/widget.js" data-article-selector="#story" async></script>
+</body></html>"""
+
+
+@pytest.mark.parametrize(
+    ("attributes", "head", "named"),
+    [
+        ('data-article-id="default"', "canonical", {"article_id": "default"}),
+        ('data-article-url="../x?p=2#c"', "canonical", {"article_url": f"{PUBLISHER}/x?p=2"}),
+        ("data-article-url", "canonical", {"article_url": f"{PUBLISHER}/news/canonical.html"}),
+        ("data-article-url", "", {"article_url": f"{PUBLISHER}/news/today.html?id=7"}),
+        ("", "canonical", {"article_url": f"{PUBLISHER}/news/canonical.html"}),
+        ("", "", {"article_id": "default"}),
+    ],
+    ids=["id", "url", "empty-url-canonical", "empty-url-page", "canonical", "neither"],
+)  # fmt: skip
+def test_which_article_the_widget_names(
+    page: Page, server: str, attributes: str, head: str, named: dict[str, str]
+) -> None:
+    """The rule of widget.md: an id; else a URL (data-article-url, relative to the page, empty:
+    this page), else the canonical link; else the default article. Fragments are dropped."""
+    link = '<link rel="canonical" href="/news/canonical.html">' if head == "canonical" else ""
+    html = (
+        f"<!doctype html><html><head>{link}</head><body><p>A page.</p>"
+        f'<script src="{server}/widget.js" {attributes} async></script></body></html>'
+    )
+    page.route(
+        lambda u: u.startswith(f"{PUBLISHER}/news/"),
+        lambda route: route.fulfill(body=html, content_type="text/html"),
+    )
+    page.context.grant_permissions(["local-network-access"], origin=PUBLISHER)
+    bodies = sent_bodies(page)
+    open_widget(page, f"{PUBLISHER}/news/today.html?id=7#top")
+    ask(page, "Who wrote this article?")  # by URL: a 404 here, as localhost is not fetched from
+    assert {k: v for k, v in bodies[0].items() if k.startswith("article_")} == named
+
+
+def test_a_page_not_stored_is_asked_about_by_its_canonical_url(page: Page, server: str) -> None:
+    """No ingest step: the widget names the article by the page's canonical URL, the server
+    fetches that page once and answers from it, and follow-ups name the id it answered with."""
+    with publishing() as site:
+        canonical = f"{site.base}/bridge-reopens"
+        html = ARTICLE_PAGE.replace("CANONICAL", canonical).replace("SERVER", server)
+        site.pages["/bridge-reopens"] = html
+        url = f"{PUBLISHER}/news/bridge-reopens.html?utm_source=feed"
+        page.route(url, lambda route: route.fulfill(body=html, content_type="text/html"))
+        page.context.grant_permissions(["local-network-access"], origin=PUBLISHER)
+        bodies = sent_bodies(page)
+        open_widget(page, url)
+        with page.expect_response("**/v1/ask") as response:
+            ask(page, "Who cut the ribbon?")
+        article_id = response.value.json()["article_id"]
+        answer = page.get_by_role("log").locator(".answer").last
+        expect(answer).to_contain_text("Mayor Ana Ruiz cut the ribbon.")
+        answer.get_by_role("button", name="Citation 1").click()
+        page.wait_for_function("name => CSS.highlights.get(name)?.size > 0", arg=HIGHLIGHT)
+        assert highlighted_text(page) == "Mayor Ana Ruiz cut the ribbon."
+
+        ask(page, "When did the bridge reopen?")
+        assert [{k: b.get(k) for k in ("article_id", "article_url")} for b in bodies] == [
+            {"article_id": None, "article_url": canonical},
+            {"article_id": article_id, "article_url": None},
+        ]
+        stored = httpx.get(f"{server}/v1/articles/{article_id}", timeout=10).json()
+        assert stored["url"] == canonical
+        assert len(site.hosts) == 1
 
 
 @pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "phone"])

@@ -23,6 +23,7 @@ from service.app import create_app
 from service.fetch import FetchError, refusal
 from service.fetch import resolve as real_resolve
 from service.settings import Settings
+from tests.publisher import Publisher, publishing
 
 # Requests come from loopback, as from a local editor: writes need no key there.
 LOOPBACK = ("127.0.0.1", 50000)
@@ -50,6 +51,13 @@ def loopback_only(monkeypatch: pytest.MonkeyPatch) -> None:
         return [a if refusal(ipaddress.ip_address(a)) else "127.0.0.1" for a in found]
 
     monkeypatch.setattr(fetching, "resolve", resolve)
+
+
+@pytest.fixture
+def publisher() -> Iterator[Publisher]:
+    """A publisher's web server on loopback (tests.publisher)."""
+    with publishing() as state:
+        yield state
 
 
 @pytest.fixture
