@@ -4,7 +4,8 @@
 
 Quick (the default; a few minutes on two cores, well inside ten): ``bench.speed`` on the product
 path (``--quick``: 100 questions, ingest of 1 MB), ``bench.default_article``,
-``bench.conversation`` and ``bench.extraction`` (130 real pages, bundled).
+``bench.conversation``, ``bench.news`` (36 news stories, bundled) and ``bench.extraction`` (130
+real pages, bundled).
 Parts that need ``../shared`` (the SQuAD ingest, the SQuAD dialogues) are skipped, and said to
 be, where it is missing. ``--full`` adds the benchmarks that need ``../shared`` and take long
 (``bench.quality``, about an hour; ``bench.ingest``; ``bench.scale``; ``bench.speed`` on every
@@ -48,6 +49,7 @@ QUICK = (
     ),
     Benchmark("default_article", "default_article", (), ("product", "dense_lines", "bm25_lines")),
     Benchmark("conversation", "conversation", (), ("all.turns", "all.hit@1")),
+    Benchmark("news", "news", (), ("all.single", "all.turns", "held-out.single", "held-out.turns")),
     Benchmark(
         "extraction",
         "extraction",
