@@ -156,7 +156,7 @@ def extracted(doc: lxml.html.HtmlElement, url: str | None) -> tuple[Pieces, Meta
     return (pieces, metadata) if pieces else None
 
 
-def meta_content(doc: lxml.html.HtmlElement, *selectors: str) -> str | None:
+def _meta_content(doc: lxml.html.HtmlElement, *selectors: str) -> str | None:
     for selector in selectors:
         for value in cast(list[str], doc.xpath(selector)):
             if cleaned := _one_line(str(value)):
@@ -167,13 +167,13 @@ def meta_content(doc: lxml.html.HtmlElement, *selectors: str) -> str | None:
 def page_metadata(doc: lxml.html.HtmlElement) -> Metadata:
     """What the page's own head says (the fallback's metadata)."""
     return Metadata(
-        title=meta_content(
+        title=_meta_content(
             doc, "//meta[@property='og:title']/@content", "//h1//text()", "//title/text()"
         ),
-        author=meta_content(
+        author=_meta_content(
             doc, "//meta[@name='author']/@content", "//meta[@property='article:author']/@content"
         ),
-        site=meta_content(doc, "//meta[@property='og:site_name']/@content"),
+        site=_meta_content(doc, "//meta[@property='og:site_name']/@content"),
     )
 
 
