@@ -95,14 +95,13 @@ def add_reader_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--reader",
         type=Path,
-        help="reader file (default: the one the service picks on this CPU, index.reader."
-        "default_reader: reader.json or reader-fast.json)",
+        help="reader file (default: the one the service serves, index/data/reader.json)",
     )
 
 
 def bench_reader(args: argparse.Namespace, answerability: bool = True) -> Reader | None:
-    """The reader as the service loads it (one thread; ``--reader`` or the shipped one for this
-    CPU), unless ``--no-reader``; ``answerability=False``: without its answerability model (to
+    """The reader as the service loads it (one thread; ``--reader`` or the shipped one), unless
+    ``--no-reader``; ``answerability=False``: without its answerability model (to
     be fitted)."""
     if args.no_reader:
         return None

@@ -2,12 +2,15 @@
 
 Runs the dialogues in ``bench/conversations.json`` (about the bundled default article and the
 SQuAD article Super_Bowl_50 from ``../shared/data``; those are skipped, and counted as skipped,
-where the shared data is missing) through the real library, each turn asked three ways:
+where the shared data is missing) through the real library, each turn asked four ways:
 
 - ``baseline``: the question as typed, history ignored;
 - ``resolved``: ``resolve(question, history)``, the earlier questions only;
 - ``resolved_answers``: ``resolve(question, history, answer_of)``, where ``answer_of`` re-asks an
-  earlier (resolved) question and returns the sentence cited first, as the library can.
+  earlier (resolved) question and returns the sentence cited first, as the library can;
+- ``product``: ``Library.ask(question, history=...)`` with the earlier questions, as the API asks
+  it: resolution with answers, the sentences after the previous answer favoured, four sentences
+  read and the follow-up threshold (``index.retriever.Flow``).
 
 A turn is a hit when the first cited sentence contains one of its gold substrings and the product
 answered, or, for an off-topic turn ("declined"), when the product declined. Prints one JSON
@@ -32,10 +35,11 @@ from typing import Any
 from bench import add_backend_option, add_reader_option, bench_encoder, bench_reader, needs_shared
 from index.library import Library
 from qa.followup import is_followup, resolve
+from qa.models import Answer
 from train.squad import DEFAULT_DATA, V1_FILE, read_jsonl
 
 CONVERSATIONS = Path(__file__).with_name("conversations.json")
-MODES = ("baseline", "resolved", "resolved_answers")
+MODES = ("baseline", "resolved", "resolved_answers", "product")
 
 
 def squad_article(squad: Path, title: str) -> str:
@@ -95,7 +99,7 @@ def main() -> None:
         for number, dialogue in enumerate(dialogues):
             article_id = ids[dialogue["article"]]
 
-            def answer_of(query: str, article_id: str = article_id) -> str | None:
+            def answer_of(_: int, query: str, article_id: str = article_id) -> str | None:
                 answer = library.ask(query, article_id)
                 return answer.citations[0].quote.text if answer.answerable else None
 
@@ -115,9 +119,11 @@ def main() -> None:
                     "followup": bool(turn["followup"]),
                     "detected": bool(history) and is_followup(question),
                 }
-                for mode in MODES:
-                    row[mode] = judge(library, article_id, queries[mode], turn["gold"])
-                    row[mode]["query"] = queries[mode]
+                for mode, query in queries.items():
+                    answer = library.ask(query, article_id)
+                    row[mode] = judge(answer, turn["gold"]) | {"query": query}
+                answer = library.ask(question, article_id, history=history)
+                row["product"] = judge(answer, turn["gold"])
                 rows.append(row)
                 history.append(question)
     result = summary(rows)
@@ -127,8 +133,7 @@ def main() -> None:
     print(json.dumps(result, indent=1, ensure_ascii=False))
 
 
-def judge(library: Library, article_id: str, query: str, gold: list[str] | str) -> dict[str, Any]:
-    answer = library.ask(query, article_id)
+def judge(answer: Answer, gold: list[str] | str) -> dict[str, Any]:
     quote = answer.citations[0].quote.text if answer.citations else ""
     hit = (
         not answer.answerable

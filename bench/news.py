@@ -5,17 +5,20 @@ Readers of this product ask about news, in a chat. ``bench/data/news`` holds 36 
 asked from the headline and first paragraph before reading on, then answered from the text (the
 gold sentence and the answer's words), a quarter on the story's subject but not answered by it,
 and one conversation per story whose follow-ups lean on earlier turns. Each story is ingested
-as plain text through the real library (the shipped encoder and the reader this CPU serves, as
-``bench.default_article``), and every question asked as the API asks it (five citations).
+as plain text through the real library (the shipped encoder and reader, as
+``bench.default_article``), and every question asked as the API asks it (five citations); a
+conversation's earlier turns go with it as the widget sends them, each question with where the
+product cited its answer (``--plain-history``: the questions alone, as a plain API client may).
 
-Per kind of turn (single questions; the first turns and the follow-ups of conversations, asked
-with the earlier questions as history) and per split (``dev``; ``held-out``, every third story,
-which no change may be tuned on; ``all``): ``hit@1``, answered and the first citation holds the
-gold sentence; ``mrr@5``, of the first citation that does, answered or not; ``answered``, of the
-answerable questions; ``declined``, of the unanswerable ones; and the answer words' exact match
-and F1 (SQuAD's normalisation; a declined answer scores 0). Prints one JSON object.
+Per kind of turn (single questions; the first turns and the follow-ups of conversations) and per
+split (``dev``; ``held-out``, every third story, which no change may be tuned on; ``all``):
+``hit@1``, answered and the first citation holds the gold sentence; ``mrr@5``, of the first
+citation that does, answered or not; ``answered``, of the answerable questions; ``declined``, of
+the unanswerable ones; and the answer words' exact match and F1 (SQuAD's normalisation; a
+declined answer scores 0). Prints one JSON object.
 
     .venv/bin/python -m bench.news [--no-reader] [--reader FILE] [--split held-out] [--misses]
+        [--plain-history]
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ from typing import Any
 from bench import add_backend_option, add_reader_option, bench_encoder, bench_reader
 from index.library import Library
 from index.machine import machine
-from qa.models import Answer
+from qa.models import Answer, Turn
 from train.squad import read_jsonl, span_scores
 
 DATA = Path(__file__).resolve().parent / "data" / "news"
@@ -148,11 +151,24 @@ class Tally:
         }
 
 
+def turn_of(question: str, answer: Answer) -> Turn:
+    """A turn as the widget keeps it: where the answer was cited, and its words."""
+    if not answer.answerable or not answer.citations:
+        return Turn(question)
+    first = answer.citations[0]
+    words = first.answer_span.text if first.answer_span else None
+    return Turn(question, (first.quote.start, first.quote.end), words)
+
+
 def run(
-    library: Library, stories: dict[str, dict[str, Any]], asked: Sequence[Asked]
+    library: Library,
+    stories: dict[str, dict[str, Any]],
+    asked: Sequence[Asked],
+    plain: bool = False,
 ) -> dict[tuple[str, str], Tally]:
     """Every question asked of its story, tallied by (split, kind), "all" and "turns" included
-    (the conversations' turns together)."""
+    (the conversations' turns together). A conversation's history carries where each earlier
+    answer was cited, as the widget sends it, or with ``plain`` only the questions."""
     ids: dict[str, str] = {}
     texts: dict[str, str] = {}
     for article in sorted({a.article for a in asked}):
@@ -160,8 +176,16 @@ def run(
         indexed = library.ingest(story["text"], title=story["title"], url=story["url"])
         ids[article], texts[article] = indexed.id, indexed.article.text
     tallies: dict[tuple[str, str], Tally] = {}
+    # A conversation's turns as the widget sends them: each earlier question with where the
+    # product cited its answer (the plain questions alone with ``plain``).
+    chat: dict[tuple[str, ...], Turn] = {}
     for question in asked:
-        answer = library.ask(question.question, ids[question.article], TOP_K, question.history)
+        thread = (question.article, *question.history)
+        history: Sequence[str | Turn] = question.history
+        if not plain:
+            history = [chat[thread[: i + 2]] for i in range(len(question.history))]
+        answer = library.ask(question.question, ids[question.article], TOP_K, history)
+        chat[(*thread, question.question)] = turn_of(question.question, answer)
         turns = ("turns",) if question.kind != "single" else ()
         for split in (question.split, "all"):
             for kind in (question.kind, *turns):
@@ -203,13 +227,18 @@ def main(argv: Sequence[str] | None = None) -> None:
     add_reader_option(parser)
     parser.add_argument("--split", choices=SPLITS, help="only this split's stories")
     parser.add_argument("--misses", action="store_true", help="list every question missed")
+    parser.add_argument(
+        "--plain-history",
+        action="store_true",
+        help="send a conversation's earlier questions alone, not where their answers were cited",
+    )
     args = parser.parse_args(argv)
     stories, asked = load()
     if args.split:
         asked = [a for a in asked if a.split == args.split]
     with tempfile.TemporaryDirectory(prefix="bench-news-") as tmp:
         library = Library(Path(tmp), bench_encoder(args.backend), reader=bench_reader(args))
-        tallies = run(library, stories, asked)
+        tallies = run(library, stories, asked, args.plain_history)
     report = {
         "command": shlex.join(["python", "-m", "bench.news", *(argv or sys.argv[1:])]),
         "machine": machine(args.backend),

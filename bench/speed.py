@@ -18,8 +18,8 @@ much CPU per request, and on two cores the client's CPU is taken from the server
 171 requests/s at concurrency 8 where http.client measured 238, against the same server).
 
 Paths: ``product`` is the int8 ONNX encoder and the reader with ``ARTICLE_QA_WORKERS=2``, the
-reader file this CPU gets by default (``index.reader.default_reader``); ``full-reader`` and
-``fast-reader`` the same with ``reader.json`` or ``reader-fast.json`` whatever the CPU;
+reader file it serves (``reader.json``, on every CPU); ``full-reader`` and ``fast-reader`` the
+same with ``reader.json`` or ``reader-fast.json`` named explicitly;
 ``first-stage`` the same without the reader (``ARTICLE_QA_READER=false``, the cheaper mode and
 the build before the reader); ``naive`` is PyTorch MiniLM in one worker, as the first working
 product served; ``baseline`` the product path served by another checkout's code
@@ -59,7 +59,7 @@ from bench import Target, check_targets, free_port, needs_shared, percentile, wa
 from index.encoder import DEFAULT_CACHE
 from index.library import DEFAULT_ARTICLE
 from index.machine import encoder_paths, machine
-from index.reader import DEFAULT_READER, FAST_READER, default_reader
+from index.reader import DEFAULT_READER, FAST_READER
 from train.squad import DEFAULT_DATA, V1_FILE, load_articles
 
 QUESTIONS = Path(__file__).with_name("default_questions.json")
@@ -288,7 +288,7 @@ def measure(path: str, args: argparse.Namespace) -> dict[str, Any]:
     settings, code = path_settings(path, args)
     reader = None
     if settings.get("ARTICLE_QA_READER") != "false":
-        reader = Path(settings.get("ARTICLE_QA_READER_WEIGHTS") or default_reader()).name
+        reader = Path(settings.get("ARTICLE_QA_READER_WEIGHTS") or DEFAULT_READER).name
     result: dict[str, Any] = {
         "encoder": encoder_paths(settings["ARTICLE_QA_BACKEND"]),
         "reader": reader,

@@ -6,8 +6,10 @@ per sentence, a relevance logit (does this sentence answer the question?) and st
 its tokens (which words are the answer). The first stage's best few sentences are read in one batch;
 ``reader.json`` names the model (all six layers) and says how many it reads (two), how the relevance
 is combined with the first-stage score, and holds the answerability model over the question's best
-scores and its threshold. ``reader-fast.json`` is the same for a smaller model (three layers)
-reading only the best sentence, which CPUs without int8 dot products get (``default_reader``).
+scores and its threshold. It is served on every CPU, so answers do not depend on the machine;
+``reader-fast.json`` is the same for a smaller model (three layers) reading only the best
+sentence, an option (``ARTICLE_QA_READER_WEIGHTS``) for more throughput on CPUs without int8
+dot products, where the six layers cost about twice as much.
 The answerability model is fitted by ``python -m train.reader.answerability`` (on the shared SQuAD
 dev half, SQuAD v2.0's adversarial unanswerable questions and constructed ones, and the reader's
 held-out training questions); ``python -m bench.quality`` fits it the same way per fold.
@@ -38,7 +40,10 @@ from qa.errors import IndexMismatchError
 FORMAT_VERSION = 1
 DATA = Path(__file__).resolve().parent / "data"
 DEFAULT_READER = DATA / "reader.json"  # six layers reading the first stage's best two sentences
-FAST_READER = DATA / "reader-fast.json"  # three layers reading only the best one
+FAST_READER = DATA / "reader-fast.json"  # three layers reading only the best one (an option)
+# The reader's math threads: two read its two sentences about 1.5 times faster than one on a
+# two-core AVX2 CPU (int8 products without VNNI), where one thread would miss the 40 ms budget.
+READER_THREADS = 2
 RETRAIN = "python -m train.reader"
 REFIT = "python -m train.reader.answerability"
 # The combination of first-stage and reader scores, and the answerability model's inputs.
@@ -66,17 +71,6 @@ class Reading:
     # log P(start) + log P(end) of that span, softmax over the sentence's tokens: how sure the
     # reader is of where the answer lies (0 when certain). None: not computed (SPAN_FLOOR).
     span_logprob: npt.NDArray[np.float32] | None = None
-
-
-def default_reader() -> Path:
-    """The shipped reader file for this CPU. Where int8 products are fast (``int8_dot_available``)
-    the six-layer reader reads the first stage's best two sentences; elsewhere (AVX2 alone, int8
-    products about 2.8 times slower) the three-layer one reads only the best, for its answer
-    span and the answerability evidence, which keeps ``/v1/ask`` near its latency budget there
-    (docs/benchmarks.md, "Speed")."""
-    from index.onnx_encoder import int8_dot_available
-
-    return DEFAULT_READER if int8_dot_available() else FAST_READER
 
 
 def sha256(path: Path) -> str:
@@ -236,10 +230,10 @@ class Reader(ReaderSession):
     def __init__(
         self, config: Path | None = None, threads: int = 1, *, answerability: bool = True
     ) -> None:
-        """Load and check ``config`` (None: ``default_reader()``) and its model.
+        """Load and check ``config`` (None: ``DEFAULT_READER``) and its model.
         ``answerability=False`` skips the answerability model (a neutral one stands in), for
         refitting it when its features changed (``REFIT``)."""
-        config = default_reader() if config is None else config
+        config = DEFAULT_READER if config is None else config
         self.file = config
         try:
             data = json.loads(config.read_text(encoding="utf-8"))

@@ -37,7 +37,9 @@ MAX_LOOKBACK = 4
 # Carried words are capped so that context never outweighs the reader's own question.
 MAX_CARRIED_TERMS = 6
 
-AnswerOf = Callable[[str], str | None]
+# (position of the earlier question in ``history``, that question resolved) -> the sentence the
+# product cited first for it, or None when it declined.
+AnswerOf = Callable[[int, str], str | None]
 
 _TOKEN = re.compile(r"[^\W_]+(?:['’][^\W_]+)*")
 _POSSESSIVE = re.compile(r"['’]s?$", re.IGNORECASE)
@@ -386,16 +388,23 @@ def resolve(question: str, history: Sequence[str], answer_of: AnswerOf | None = 
     """The question to retrieve with: ``question`` itself, or a follow-up expanded with context.
 
     ``history`` holds the reader's earlier questions, oldest first; only the last
-    ``MAX_LOOKBACK`` non-blank ones are read. ``answer_of``, if given, maps a resolved earlier
-    question to the text of the sentence the product cites first for it (None when it declines);
-    it is called at most once per looked-at turn, and only when a pronoun follows a question that
-    asked for a name.
+    ``MAX_LOOKBACK`` non-blank ones are read. ``answer_of``, if given, maps an earlier question
+    (its position in ``history`` and its resolved text) to the text of the sentence the product
+    cited first for it (None when it declined); it is called at most once per looked-at turn,
+    and only when a pronoun follows a question that asked for a name.
     """
-    recent = [h for h in history[-MAX_LOOKBACK:] if _tokens(h)]
+    recent: list[tuple[int, str]] = []
+    for i in range(len(history) - 1, -1, -1):
+        if len(recent) == MAX_LOOKBACK:
+            break
+        if _tokens(history[i]):
+            recent.insert(0, (i, history[i]))
     return _resolve(question, recent, answer_of).query
 
 
-def _resolve(question: str, history: list[str], answer_of: AnswerOf | None) -> _Resolved:
+def _resolve(
+    question: str, history: list[tuple[int, str]], answer_of: AnswerOf | None
+) -> _Resolved:
     tokens = _tokens(question)
     if not history or not tokens:
         return _Resolved(question, None)
@@ -404,7 +413,7 @@ def _resolve(question: str, history: list[str], answer_of: AnswerOf | None) -> _
     elliptical = _elliptical(tokens)
     if anaphor is None and not elliptical:
         return _Resolved(question, None)
-    previous_question = history[-1]
+    position, previous_question = history[-1]
     previous = _resolve(previous_question, history[:-1], answer_of)
     if anaphor is None or elliptical:
         terms = _carried(previous.query, question, predicate=True)
@@ -414,7 +423,7 @@ def _resolve(question: str, history: list[str], answer_of: AnswerOf | None) -> _
     # A person followed through the conversation stays the referent of "he"/"her"/"their".
     referent = previous.focus if pronoun.lower in _ANIMATE else None
     if referent is None and _means_answer(previous_question, pronoun):
-        answer = answer_of(previous.query) if answer_of is not None else None
+        answer = answer_of(position, previous.query) if answer_of is not None else None
         referent = _answer_name(previous_question, answer) if answer else None
         if referent is None:
             return _Resolved(question, None)

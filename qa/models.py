@@ -113,3 +113,14 @@ class Answer:
     text: str
     confidence: float
     citations: tuple[Citation, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Turn:
+    """An earlier turn of a conversation, as a chat client has it: the question, and where the
+    answer it was shown lies in the article (``cited``: the first citation's ``[start, end)``;
+    ``answer``: the answer's words), both None when it was declined or the client did not say."""
+
+    question: str
+    cited: tuple[int, int] | None = None
+    answer: str | None = None

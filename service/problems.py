@@ -71,7 +71,8 @@ def problem(
 
 
 def _location(loc: tuple[Any, ...] | list[Any]) -> str:
-    parts = [str(p) for p in loc if p not in ("body",)]
+    # A bracketed part is a union's tag (service.schemas._history_kind), not a field.
+    parts = [str(p) for p in loc if p != "body" and not str(p).startswith("(")]
     return ".".join(parts) or "body"
 
 

@@ -10,8 +10,10 @@ from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
+    Discriminator,
     Field,
     StringConstraints,
+    Tag,
     WithJsonSchema,
     model_validator,
 )
@@ -19,7 +21,7 @@ from pydantic import (
 from index.library import SearchHit
 from index.retriever import IndexedArticle
 from qa.article import published
-from qa.models import Answer
+from qa.models import Answer, Turn
 
 MAX_QUESTION_CHARS = 1000
 MAX_HISTORY = 50
@@ -115,7 +117,56 @@ _Count = Annotated[int, BeforeValidator(_json_integer)]
 _Source = Unicode[
     Annotated[str, WithJsonSchema({"type": "string", "minLength": 1, "pattern": READABLE})]
 ]
-_HistoryItem = Unicode[Annotated[str, StringConstraints(max_length=MAX_QUESTION_CHARS)]]
+_HistoryQuestion = Unicode[Annotated[str, StringConstraints(max_length=MAX_QUESTION_CHARS)]]
+
+
+class CitedIn(BaseModel):
+    """Where an earlier answer was cited: the offsets of its first citation, as returned. The
+    sentence holding ``start`` is the one the conversation moved to; ``[start, end)`` is read
+    for the name a later "he" or "it" means."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    start: _Count = Field(ge=0)
+    end: _Count = Field(ge=0)
+
+
+class HistoryTurn(BaseModel):
+    """An earlier turn as a chat client has it: the question and where its answer was cited."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    question: _HistoryQuestion = Field(description="The earlier question.")
+    cited: CitedIn | None = Field(
+        None,
+        description="start and end of the answer's first citation as returned for it; null or "
+        "absent when the answer was declined. Offsets outside the article are ignored.",
+    )
+    answer: _HistoryQuestion | None = Field(
+        None, description="The answer's words (its first citation's answer_span text), if any."
+    )
+
+    def turn(self) -> Turn:
+        cited = None if self.cited is None else (self.cited.start, self.cited.end)
+        return Turn(self.question, cited, self.answer)
+
+
+def _history_kind(value: object) -> str | None:
+    """Which form a history turn has; the tags are bracketed so error locations can skip them
+    (``service.problems``): a bad question is ``history.1``, a bad offset ``history.1.cited``."""
+    if isinstance(value, str):
+        return "(question)"
+    return "(turn)" if isinstance(value, dict | HistoryTurn) else None
+
+
+_HistoryItem = Annotated[
+    Annotated[_HistoryQuestion, Tag("(question)")] | Annotated[HistoryTurn, Tag("(turn)")],
+    Discriminator(
+        _history_kind,
+        custom_error_type="history_turn",
+        custom_error_message="must be a question, or an object with its question",
+    ),
+]
 
 
 class AskRequest(BaseModel):
@@ -157,7 +208,9 @@ class AskRequest(BaseModel):
     history: list[_HistoryItem] = Field(
         default_factory=list,
         max_length=MAX_HISTORY,
-        description="The reader's earlier questions in this conversation, oldest first.",
+        description="The reader's earlier turns in this conversation, oldest first: each its "
+        "question, or an object with the question and where its answer was cited (as the "
+        "widget sends them), which saves asking the earlier questions again.",
     )
 
     @model_validator(mode="after")

@@ -53,7 +53,7 @@ def build_library(
     weights = RankerWeights.load(settings.ranker_weights) if settings.ranker_weights else None
     reader = None
     if settings.reader:
-        reader = Reader(settings.reader_weights, threads=settings.threads)
+        reader = Reader(settings.reader_weights, threads=settings.reader_threads)
     return Library(
         settings.data_dir,
         encoder,

@@ -81,7 +81,8 @@ async def ask(
         article_id = indexed.id
     elif not request.history:
         indexed = library.loaded(article_id)
-    args = (request.question, article_id, request.top_k, request.history)
+    history = [turn if isinstance(turn, str) else turn.turn() for turn in request.history]
+    args = (request.question, article_id, request.top_k, history)
     if not request.history and indexed is not None:
         # The common case costs ~3 ms of CPU: cheaper on the event loop than a hop to a worker
         # thread and back (measured 1.3 ms less per request with two workers).

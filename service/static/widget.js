@@ -419,6 +419,16 @@
     return new RequestFailed(detail || `The request was refused (HTTP ${response.status}).`, false);
   }
 
+  /** A history turn as the API takes it: the question and, when answered, where its first
+   * citation and answer words lie (so the server need not ask the question again). */
+  function turn(question, answer) {
+    const first = answer.answerable ? answer.citations[0] : undefined;
+    if (!first) return { question };
+    const cited = { start: first.start, end: first.end };
+    const words = first.answer_span?.text;
+    return words ? { question, cited, answer: words } : { question, cited };
+  }
+
   async function ask(api, body) {
     let response;
     try {
@@ -454,7 +464,8 @@
     #log;
     #input;
     #send;
-    #asked = []; // questions that got an answer, oldest first: the follow-up context
+    // Earlier turns, oldest first, with where each answer was cited: the follow-up context.
+    #asked = [];
     #busy = false;
     #answeredId = null; // the article_id of the first answer to a question by URL
 
@@ -608,7 +619,7 @@
       try {
         const answer = await ask(this.#api, body);
         reply = answer.answerable ? this.#answer(answer) : this.#declined(answer);
-        this.#asked.push(body.question);
+        this.#asked.push(turn(body.question, answer));
         if (body.article_url && typeof answer.article_id === "string") {
           this.#answeredId = answer.article_id; // follow-ups need no lookup (or fetch) by URL
         }

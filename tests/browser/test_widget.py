@@ -69,7 +69,9 @@ def test_reader_asks_follows_up_and_is_told_when_the_article_does_not_say(
 
     with page.expect_response("**/v1/ask") as response:
         ask(page, "Who wrote this article?")
-    quote = response.value.json()["citations"][0]["quote"]
+    first = response.value.json()["citations"][0]
+    quote, cited = first["quote"], {"start": first["start"], "end": first["end"]}
+    span = (first["answer_span"] or {}).get("text")
     assert quote == BYLINE
     answer = log.locator(".answer").last
     expect(answer).to_contain_text(BYLINE)
@@ -89,14 +91,20 @@ def test_reader_asks_follows_up_and_is_told_when_the_article_does_not_say(
     ask(page, "Which publication owns it?")
     expect(log.locator(".answer")).to_have_count(2)
     expect(log.locator(".answer").last.get_by_role("button", name="Citation 1")).to_be_visible()
-    assert bodies[1]["history"] == ["Who wrote this article?"]
+    # Each earlier turn goes with where its answer was cited, so the server need not ask it again.
+    assert bodies[1]["history"] == [
+        {"question": "Who wrote this article?", "cited": cited} | ({"answer": span} if span else {})
+    ]
 
     ask(page, "Who won the 2022 World Cup?")
     declined = log.locator(".declined").last
     expect(declined).to_contain_text("does not say")
     expect(declined.get_by_role("button", name="Citation 1")).to_have_count(0)
     expect(declined.locator("details")).not_to_have_attribute("open", "")
-    assert bodies[2]["history"] == ["Who wrote this article?", "Which publication owns it?"]
+    assert [turn["question"] for turn in bodies[2]["history"]] == [
+        "Who wrote this article?",
+        "Which publication owns it?",
+    ]
     expect(log.locator(".user")).to_have_text(
         ["Who wrote this article?", "Which publication owns it?", "Who won the 2022 World Cup?"]
     )

@@ -23,7 +23,6 @@ from index.reader import (
     Reader,
     Reading,
     best_span,
-    default_reader,
     judge,
     lexical_evidence,
 )
@@ -125,22 +124,6 @@ def test_the_shipped_readers_are_six_layers_reading_two_sentences_and_three_read
     shipped = [f for f in DATA.iterdir() if f.suffix in {".onnx", ".safetensors"}]
     assert {full["model"], fast["model"]} <= {f.name for f in shipped}
     assert sum(f.stat().st_size for f in shipped) < 64_000_000  # the aim: about 60 MB
-
-
-def test_the_reader_file_follows_the_cpus_int8_instructions(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    import index.onnx_encoder
-
-    for flags, expected in [
-        ({"avx2", "fma"}, FAST_READER),  # AVX2 alone: int8 products ~2.8x slower
-        ({"avx2", "avx512f", "avx512_vnni"}, DEFAULT_READER),
-        ({"avx2", "avx_vnni"}, DEFAULT_READER),
-        ({"avx512f", "amx_int8", "amx_tile"}, DEFAULT_READER),
-        (set(), FAST_READER),  # unknown (not Linux)
-    ]:
-        monkeypatch.setattr(index.onnx_encoder, "cpu_flags", lambda f=flags: frozenset(f))
-        assert default_reader() == expected
 
 
 def test_with_answerability_changes_only_the_copy() -> None:

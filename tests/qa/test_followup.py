@@ -29,9 +29,11 @@ class Answers:
     def __init__(self, answers: dict[str, str | None]) -> None:
         self.answers = answers
         self.calls: list[str] = []
+        self.positions: list[int] = []
 
-    def __call__(self, question: str) -> str | None:
+    def __call__(self, position: int, question: str) -> str | None:
         self.calls.append(question)
+        self.positions.append(position)
         return self.answers.get(question)
 
 
@@ -176,6 +178,14 @@ def test_answer_referent_follows_a_chain_of_followups() -> None:
     history = [GLAS, "How long has he been in the embassy?"]
     assert resolve("Why is he seeking asylum?", history, answers) == "Why is Glas seeking asylum?"
     assert answers.calls == [GLAS]
+    assert answers.positions == [0]  # the turn's place in the history, for its stored answer
+
+
+def test_answer_of_is_told_the_turns_place_in_the_whole_history() -> None:
+    answers = Answers({GLAS: GLAS_ANSWER})
+    history = ["", GLAS, "  "]  # blank turns are skipped but keep their places
+    assert resolve("How long has he been there?", history, answers).startswith("How long has Glas")
+    assert answers.positions == [1]
 
 
 def test_declined_previous_answer_leaves_the_question_alone() -> None:

@@ -92,6 +92,25 @@ def test_ask_respects_top_k_and_accepts_history(client: TestClient) -> None:
     assert [c["n"] for c in body["citations"]] == [1, 2, 3, 4, 5]
 
 
+def test_history_turns_may_say_where_their_answers_were_cited(client: TestClient) -> None:
+    """As the widget sends them: the previous answer's place, so it is not asked again. Offsets
+    outside the article are ignored, not an error (the article may have been re-ingested)."""
+    first = client.post("/v1/ask", json={"question": "Who is Glas?"}).json()
+    cited = {"start": first["citations"][0]["start"], "end": first["citations"][0]["end"]}
+    for turn in (
+        {"question": "Who is Glas?", "cited": cited, "answer": "Jorge Glas"},
+        {"question": "Who is Glas?", "cited": None},
+        {"question": "Who is Glas?", "cited": {"start": 10**9, "end": 10**9 + 5}},
+        {"question": "Who is Glas?", "cited": {"start": 9, "end": 3}},
+    ):
+        response = client.post("/v1/ask", json={"question": "Where is he?", "history": [turn]})
+        assert response.status_code == 200, response.text
+        assert response.json()["citations"]
+    mixed = ["Who is Glas?", {"question": "Where is he?", "cited": cited}]
+    response = client.post("/v1/ask", json={"question": "Why?", "history": mixed})
+    assert response.status_code == 200
+
+
 def test_off_topic_question_is_declined_without_presenting_a_quote(client: TestClient) -> None:
     body = client.post("/v1/ask", json={"question": "zzz qqq xxyyzz"}).json()
     assert body["answerable"] is False
@@ -120,6 +139,20 @@ def test_boilerplate_is_never_cited(client: TestClient) -> None:
         ({"question": "Who?", "top_k": 1000}, "top_k"),
         ({"question": "Who?", "history": ["q"] * 51}, "history"),
         ({"question": "Who?", "surprise": 1}, "surprise"),
+        ({"question": "Who?", "history": [5]}, "history.0"),
+        (
+            {"question": "Who?", "history": [{"cited": {"start": 0, "end": 4}}]},
+            "history.0.question",
+        ),
+        (
+            {"question": "Who?", "history": [{"question": "q", "cited": {"start": -1, "end": 4}}]},
+            "history.0.cited.start",
+        ),
+        (
+            {"question": "Who?", "history": [{"question": "q", "cited": {"start": "0", "end": 4}}]},
+            "history.0.cited.start",
+        ),
+        ({"question": "Who?", "history": [{"question": "q", "why": 1}]}, "history.0.why"),
     ],
 )
 def test_ask_rejects_invalid_bodies(

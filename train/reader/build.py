@@ -17,8 +17,8 @@ Stages, each cached in ``--work`` so a stopped run resumes where it was:
    keeps 96% answered.
 5. report: hit@1, answer-span exact match and F1, answered and abstained on the held-out
    articles and on QED dev (real search queries, never trained on); written to ``reader.json``
-   (reading ``--candidates`` sentences) and ``reader-fast.json`` (``--fast-candidates``, for
-   CPUs without an int8 dot-product instruction: ``index.reader.default_reader``), steps 4-6
+   (reading ``--candidates`` sentences, served on every CPU) and ``reader-fast.json``
+   (``--fast-candidates``, an option for throughput on CPUs without int8 dot products), steps 4-6
    for each (``train.reader.files``).
 6. answerability: ``python -m train.reader.answerability`` (run here, unless ``--no-refit``)
    refits the answerability model and threshold on the shared SQuAD dev half, its unanswerable
