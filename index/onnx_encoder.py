@@ -358,6 +358,10 @@ def cpu_session(path: Path, threads: int) -> Any:
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
+    if threads > 1:
+        # Idle pool threads sleep instead of spinning: spinning threads of concurrent requests
+        # (two workers, each reading on two threads) took the cores from each other.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
     return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
