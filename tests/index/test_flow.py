@@ -112,15 +112,26 @@ def test_a_turn_that_says_where_it_was_answered_is_not_asked_again(
     assert seen == [Flow(None)]  # declined: nothing to move on from, nothing asked again
 
 
-def test_a_later_turn_answers_at_a_share_of_the_threshold(
+def test_a_follow_up_answers_at_a_share_of_the_threshold(
     data_dir: Path, encoder: CountingEncoder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    library = make_library(data_dir, encoder, threshold=0.9)
+    library = make_library(data_dir, encoder)
     story = library.ingest(STORY, title="Storm").id
-    confidence = library.ask("crews restored power", story).confidence
+    history = [Turn("What happened?")]
+
+    def ask(question: str) -> tuple[bool, float]:
+        answer = library.ask(question, story, history=history)
+        return answer.answerable, answer.confidence
+
+    followup, standalone = "What did the crews do then?", "Did crews restore the power?"
+    confidence = ask(followup)[1]
     monkeypatch.setattr(library, "threshold", confidence + 0.01)
-    assert not library.ask("crews restored power", story).answerable
+    monkeypatch.setattr(library_module, "FOLLOW_UP_THRESHOLD_SHARE", 1.0)
+    assert ask(followup) == (False, confidence)
     share = (confidence - 0.001) / library.threshold
     monkeypatch.setattr(library_module, "FOLLOW_UP_THRESHOLD_SHARE", share)
-    later = library.ask("crews restored power", story, history=[Turn("What happened?")])
-    assert later.answerable
+    assert ask(followup) == (True, confidence)
+    # A question that stands on its own keeps the full threshold, later in a chat too.
+    monkeypatch.setattr(library, "threshold", ask(standalone)[1] + 0.001)
+    monkeypatch.setattr(library_module, "FOLLOW_UP_THRESHOLD_SHARE", 0.01)
+    assert not ask(standalone)[0]
