@@ -34,7 +34,7 @@ from typing import Any
 
 from bench import add_backend_option, add_reader_option, bench_encoder, bench_reader, needs_shared
 from index.library import Library
-from qa.followup import is_followup, resolve
+from qa.followup import Answered, is_followup, resolve
 from qa.models import Answer
 from train.squad import DEFAULT_DATA, V1_FILE, read_jsonl
 
@@ -99,9 +99,13 @@ def main() -> None:
         for number, dialogue in enumerate(dialogues):
             article_id = ids[dialogue["article"]]
 
-            def answer_of(_: int, query: str, article_id: str = article_id) -> str | None:
+            def answer_of(_: int, query: str, article_id: str = article_id) -> Answered | None:
                 answer = library.ask(query, article_id)
-                return answer.citations[0].quote.text if answer.answerable else None
+                if not answer.answerable:
+                    return None
+                first = answer.citations[0]
+                span = first.answer_span.text if first.answer_span else None
+                return Answered(first.quote.text, span)
 
             history: list[str] = []
             for turn in dialogue["turns"]:

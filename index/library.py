@@ -28,7 +28,7 @@ from index.store import ArticleStore, StaleIndexError, build_faiss, checksum
 from qa.article import parse_html, parse_text, search_text
 from qa.compose import compose
 from qa.errors import ArticleNotFoundError, ArticleTooLargeError, IndexMismatchError
-from qa.followup import is_followup, resolve
+from qa.followup import Answered, is_followup, resolve
 from qa.models import Answer, Article, Sentence, Turn
 from qa.segment import segment
 
@@ -279,28 +279,37 @@ class Library:
         indexed = indexed or self.get(article_id)
         turns = [turn if isinstance(turn, Turn) else Turn(turn) for turn in history]
         questions = [turn.question for turn in turns]
-        recomputed: dict[str, Answer] = {}
+        recomputed: dict[str, Turn] = {}
 
-        def cited_at(position: int, resolved: str) -> tuple[int, int] | None:
-            """Where the answer to an earlier turn was cited: as the client says, or, for a
+        def answered(position: int, resolved: str) -> Turn:
+            """An earlier turn with where its answer was cited: as the client says, or, for a
             plain question, as asking it again (resolved) cites it."""
             if isinstance(history[position], Turn):
-                return turns[position].cited
+                return turns[position]
             if resolved not in recomputed:
-                recomputed[resolved] = self._answer(indexed, resolved, 1)
-            answer = recomputed[resolved]
-            if not answer.answerable:
-                return None
-            return answer.citations[0].quote.start, answer.citations[0].quote.end
+                answer = self._answer(indexed, resolved, 1)
+                first = answer.citations[0] if answer.answerable and answer.citations else None
+                recomputed[resolved] = Turn(
+                    resolved,
+                    None if first is None else (first.quote.start, first.quote.end),
+                    None if first is None or first.answer_span is None else first.answer_span.text,
+                )
+            return recomputed[resolved]
 
-        def answer_of(position: int, resolved: str) -> str | None:
-            cited = cited_at(position, resolved)
-            return None if cited is None else indexed.article.text[cited[0] : cited[1]]
+        def answer_of(position: int, resolved: str) -> Answered | None:
+            turn = answered(position, resolved)
+            if turn.cited is None:
+                return None
+            quote = indexed.article.text[turn.cited[0] : turn.cited[1]]
+            return Answered(quote, turn.answer) if quote.strip() else None
 
         turn = None
-        if questions and questions[-1].strip():
-            previous = resolve(questions[-1], questions[:-1], answer_of)
-            cited = cited_at(len(questions) - 1, previous)
+        # The last turn with a word in it, as ``resolve`` reads the history.
+        worded = (i for i in reversed(range(len(questions))) if any(map(str.isalnum, questions[i])))
+        last = next(worded, None)
+        if last is not None:
+            previous = resolve(questions[last], questions[:last], answer_of)
+            cited = answered(last, previous).cited
             turn = Flow(None if cited is None else sentence_at(indexed, cited[0]))
         query = resolve(question, questions, answer_of)
         return self._answer(indexed, query, top_k, turn, turn is not None and is_followup(question))

@@ -37,9 +37,19 @@ MAX_LOOKBACK = 4
 # Carried words are capped so that context never outweighs the reader's own question.
 MAX_CARRIED_TERMS = 6
 
-# (position of the earlier question in ``history``, that question resolved) -> the sentence the
-# product cited first for it, or None when it declined.
-AnswerOf = Callable[[int, str], str | None]
+
+@dataclass(frozen=True, slots=True)
+class Answered:
+    """An earlier answer as the product gave it: the sentence it cited first and, when the reader
+    found them, the answer's words in it."""
+
+    sentence: str
+    words: str | None = None
+
+
+# (position of the earlier question in ``history``, that question resolved) -> its answer, or
+# None when the product declined it.
+AnswerOf = Callable[[int, str], Answered | None]
 
 _TOKEN = re.compile(r"[^\W_]+(?:['’][^\W_]+)*")
 _POSSESSIVE = re.compile(r"['’]s?$", re.IGNORECASE)
@@ -281,15 +291,16 @@ def _is_modifier(run: Sequence[_Token], following: _Token | None, text: str) -> 
     )
 
 
-def _answer_name(question: str, answer: str) -> str | None:
+def _answer_name(question: str, answer: str, span: str | None = None) -> str | None:
     """The name in an answer sentence that the question asked for.
 
-    The sentence was found by the question's words, so the answer is the name nearest to them that
-    the question does not already contain. Not the answer: a name sharing a word with the
-    question's names ("Super Bowl XLVII" for "Super Bowl 50"), a nationality adjective, an aside
-    in brackets ("(MVP)"), and for "who" a date or a figure. A person is referred to by the
-    surname, as news style does after the first mention ("Vice President Jorge Glas" -> "Glas");
-    other names lose a leading title only.
+    Where the reader marked the answer's words (``span``) in the sentence, it is a name among
+    them; else (or when none of them qualifies), as the sentence was found by the question's
+    words, the name nearest to them that the question does not already contain. Not the answer:
+    a name sharing a word with the question's names ("Super Bowl XLVII" for "Super Bowl 50"), a
+    nationality adjective, an aside in brackets ("(MVP)"), and for "who" a date or a figure. A
+    person is referred to by the surname, as news style does after the first mention ("Vice
+    President Jorge Glas" -> "Glas"); other names lose a leading title only.
     """
     wh = _asks_for_name(question)
     question_tokens = _tokens(question)
@@ -301,6 +312,8 @@ def _answer_name(question: str, answer: str) -> str | None:
         return None
     person = wh in {"who", "whom", "whose"} or _asks_for_person(question_tokens)
     position = {t.start: i for i, t in enumerate(tokens)}
+    marked = answer.find(span) if span else -1
+    marked_end = marked + len(span) if span and marked >= 0 else -1
     best: tuple[int, str] | None = None
     for run in _names(tokens, answer):
         first, last = position[run[0].start], position[run[-1].start]
@@ -314,6 +327,8 @@ def _answer_name(question: str, answer: str) -> str | None:
         ):
             continue
         distance = min(min(abs(m - first), abs(m - last)) for m in matched)
+        if marked <= run[0].start and run[-1].end <= marked_end:
+            distance = -1  # inside the reader's answer: preferred to any nearer name
         if best is None or distance < best[0]:
             words = _spelled(run)
             titled = [i for i, t in enumerate(run) if t.lower in _TITLES]
@@ -424,7 +439,9 @@ def _resolve(
     referent = previous.focus if pronoun.lower in _ANIMATE else None
     if referent is None and _means_answer(previous_question, pronoun):
         answer = answer_of(position, previous.query) if answer_of is not None else None
-        referent = _answer_name(previous_question, answer) if answer else None
+        referent = (
+            _answer_name(previous_question, answer.sentence, answer.words) if answer else None
+        )
         if referent is None:
             return _Resolved(question, None)
     if referent is None:

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from qa.followup import MAX_LOOKBACK, is_followup, resolve
+from qa.followup import MAX_LOOKBACK, Answered, is_followup, resolve
 
 GLAS = "Who was granted asylum by Mexico?"
 GLAS_ANSWER = (
@@ -26,15 +26,16 @@ CANDIDATE_ANSWER = (
 class Answers:
     """A stand-in for the library: canned first-cited sentences, and a count of the calls."""
 
-    def __init__(self, answers: dict[str, str | None]) -> None:
+    def __init__(self, answers: dict[str, str | Answered | None]) -> None:
         self.answers = answers
         self.calls: list[str] = []
         self.positions: list[int] = []
 
-    def __call__(self, position: int, question: str) -> str | None:
+    def __call__(self, position: int, question: str) -> Answered | None:
         self.calls.append(question)
         self.positions.append(position)
-        return self.answers.get(question)
+        answer = self.answers.get(question)
+        return Answered(answer) if isinstance(answer, str) else answer
 
 
 @pytest.mark.parametrize(
@@ -227,6 +228,18 @@ def test_answer_name_is_the_name_the_question_asked_for(
     previous: str, answer: str, question: str, expected: str
 ) -> None:
     assert resolve(question, [previous], Answers({previous: answer})) == expected
+
+
+def test_the_readers_answer_words_name_the_referent() -> None:
+    """Two names near the question's words: the one inside the answer the reader marked wins."""
+    previous = "Who met the minister in Quito?"
+    sentence = "The minister in Quito met Carlos Ruiz, then Ambassador Maria Lopez."
+    question = "Where does she work?"
+    assert resolve(question, [previous], Answers({previous: sentence})) == "Where does Ruiz work?"
+    marked = Answers({previous: Answered(sentence, "Ambassador Maria Lopez")})
+    assert resolve(question, [previous], marked) == "Where does Lopez work?"
+    unmarked = Answers({previous: Answered(sentence, "The minister")})  # no name in the words
+    assert resolve(question, [previous], unmarked) == "Where does Ruiz work?"
 
 
 def test_only_the_last_few_turns_are_read() -> None:
