@@ -15,7 +15,6 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from index.encoder import BUNDLED_MODEL, DEFAULT_BACKEND, DEFAULT_MODEL, Backend
-from index.reader import READER_THREADS
 
 
 def _user_cache() -> Path:
@@ -114,12 +113,12 @@ class Settings(BaseSettings):
         "reading the best one) doubles throughput on CPUs without int8 dot products, at about "
         "6 points of news hit@1.",
     )
-    reader_threads: int = Field(
-        READER_THREADS,
+    reader_threads: int | None = Field(
+        None,
         ge=1,
         le=64,
-        description="Math-library threads for the reader per process: two read its two "
-        "sentences about 1.5 times faster than one on a two-core machine.",
+        description="Math-library threads for the reader per process; unset: two where the "
+        "CPU lacks int8 dot products (AVX2 alone: 1.5 times faster than one), else one.",
     )
     ranker_weights: Path | None = Field(
         None,

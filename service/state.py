@@ -16,7 +16,7 @@ from index.encoder import Encoder
 from index.library import Library
 from index.loading import load_encoder
 from index.ranker import RankerWeights
-from index.reader import Reader
+from index.reader import Reader, reader_threads
 from index.store import ArticleStore
 from qa.errors import ArticleQAError, StoreUnavailableError
 from service.metrics import Metrics
@@ -53,7 +53,8 @@ def build_library(
     weights = RankerWeights.load(settings.ranker_weights) if settings.ranker_weights else None
     reader = None
     if settings.reader:
-        reader = Reader(settings.reader_weights, threads=settings.reader_threads)
+        threads = settings.reader_threads or reader_threads()
+        reader = Reader(settings.reader_weights, threads=threads)
     return Library(
         settings.data_dir,
         encoder,

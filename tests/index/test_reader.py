@@ -25,6 +25,7 @@ from index.reader import (
     best_span,
     judge,
     lexical_evidence,
+    reader_threads,
 )
 from index.retriever import IndexedArticle, Retriever, assemble
 from index.store import build_faiss
@@ -124,6 +125,22 @@ def test_the_shipped_readers_are_six_layers_reading_two_sentences_and_three_read
     shipped = [f for f in DATA.iterdir() if f.suffix in {".onnx", ".safetensors"}]
     assert {full["model"], fast["model"]} <= {f.name for f in shipped}
     assert sum(f.stat().st_size for f in shipped) < 64_000_000  # the aim: about 60 MB
+
+
+def test_the_reader_reads_on_two_threads_where_int8_products_are_slow(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import index.onnx_encoder
+
+    for flags, expected in [
+        ({"avx2", "fma"}, 2),  # AVX2 alone: int8 products ~2.8x slower
+        ({"avx2", "avx512f", "avx512_vnni"}, 1),
+        ({"avx2", "avx_vnni"}, 1),
+        ({"avx512f", "amx_int8", "amx_tile"}, 1),
+        (set(), 2),  # unknown (not Linux)
+    ]:
+        monkeypatch.setattr(index.onnx_encoder, "cpu_flags", lambda f=flags: frozenset(f))
+        assert reader_threads() == expected
 
 
 def test_with_answerability_changes_only_the_copy() -> None:
