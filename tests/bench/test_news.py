@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from bench.news import TOP_K, Asked, Tally, counts, load, run, split_of
+from bench.news import TOP_K, Asked, Tally, counts, load, run, split_of, turn_of
 from index.encoder import HashingEncoder
 from index.library import Library
 from index.ranker import RankerWeights
-from qa.models import Answer, Citation, Span
+from qa.models import Answer, Citation, Span, Turn
 
 STORIES, ASKED = load()
 
@@ -100,3 +100,35 @@ def test_held_out_and_dev_add_up_to_all(tmp_path: Path, kind: str) -> None:
     parts = [tallies[split, kind] for split in ("dev", "held-out")]
     assert tallies["all", kind].hits == sum(p.hits for p in parts)
     assert tallies["all", kind].answerable == sum(p.answerable for p in parts)
+
+
+def test_a_turn_keeps_where_its_answer_was_cited_as_the_widget_does() -> None:
+    answered = _answer(True, (11, 37), (0, 10), span=Span(32, 36, "1901"))
+    assert turn_of("When?", answered) == Turn("When?", (11, 37), "1901")
+    assert turn_of("Who?", _answer(True, (11, 37))) == Turn("Who?", (11, 37), None)
+    assert turn_of("Why?", _answer(False, (11, 37))) == Turn("Why?")  # declined: nothing cited
+
+
+def test_conversations_go_with_the_products_earlier_answers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    chosen = [a for a in ASKED if a.article == "wn-002" and a.kind != "single"]
+    library = Library(tmp_path, HashingEncoder(), RankerWeights.blend())
+    histories: list[list[str | Turn]] = []
+    ask = library.ask
+
+    def recorded(question: str, article_id: str, top_k: int, history: list[str | Turn]) -> Answer:
+        histories.append(list(history))
+        return ask(question, article_id, top_k, history)
+
+    monkeypatch.setattr(library, "ask", recorded)
+    run(library, STORIES, chosen)
+    assert [len(h) for h in histories] == list(range(len(chosen)))
+    last = histories[-1]
+    assert all(isinstance(turn, Turn) for h in histories for turn in h)
+    assert [turn.question for turn in last if isinstance(turn, Turn)] == [
+        a.question for a in chosen[:-1]
+    ]
+    histories.clear()
+    run(library, STORIES, chosen, plain=True)
+    assert histories[-1] == [a.question for a in chosen[:-1]]
