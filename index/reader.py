@@ -42,16 +42,6 @@ DATA = Path(__file__).resolve().parent / "data"
 DEFAULT_READER = DATA / "reader.json"  # six layers reading the first stage's best two sentences
 FAST_READER = DATA / "reader-fast.json"  # three layers reading only the best one (an option)
 
-
-def reader_threads() -> int:
-    """The reader's math threads by default: two where the CPU lacks int8 dot products (they
-    read its two sentences about 1.5 times faster than one on a two-core AVX2 CPU, where one
-    would miss the 40 ms budget), else one (fast enough, and more questions at once)."""
-    from index.onnx_encoder import int8_dot_available
-
-    return 1 if int8_dot_available() else 2
-
-
 RETRAIN = "python -m train.reader"
 REFIT = "python -m train.reader.answerability"
 # The combination of first-stage and reader scores, and the answerability model's inputs.
@@ -79,6 +69,15 @@ class Reading:
     # log P(start) + log P(end) of that span, softmax over the sentence's tokens: how sure the
     # reader is of where the answer lies (0 when certain). None: not computed (SPAN_FLOOR).
     span_logprob: npt.NDArray[np.float32] | None = None
+
+
+def reader_threads() -> int:
+    """The reader's math threads by default: two where the CPU lacks int8 dot products (they
+    read its two sentences about 1.5 times faster than one on a two-core AVX2 CPU, where one
+    would miss the 40 ms budget), else one (fast enough, and more questions at once)."""
+    from index.onnx_encoder import int8_dot_available
+
+    return 1 if int8_dot_available() else 2
 
 
 def sha256(path: Path) -> str:
