@@ -41,7 +41,6 @@ FORMAT_VERSION = 1
 DATA = Path(__file__).resolve().parent / "data"
 DEFAULT_READER = DATA / "reader.json"  # six layers reading the first stage's best two sentences
 FAST_READER = DATA / "reader-fast.json"  # three layers reading only the best one (an option)
-
 RETRAIN = "python -m train.reader"
 REFIT = "python -m train.reader.answerability"
 # The combination of first-stage and reader scores, and the answerability model's inputs.
