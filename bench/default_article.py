@@ -1,8 +1,9 @@
 """Default-article benchmark: the product against naive dense search over lines.
 
 Asks the reader questions in ``bench/default_questions.json`` about the bundled article and
-prints one JSON object: hit@1 of the product (right sentence cited first, and answered), the share
-of off-topic questions it declines, and hit@1 of plain MiniLM cosine and plain BM25 over the
+prints one JSON object: hit@1 of the product (right sentence cited first, and answered), the shares
+of off-topic questions and of on-topic questions the article does not answer that it declines
+(with the latter it answered), and hit@1 of plain MiniLM cosine and plain BM25 over the
 article's non-empty lines (boilerplate included, as a naive system would index them).
 
     .venv/bin/python -m bench.default_article
@@ -41,6 +42,7 @@ def main() -> None:
     data: dict[str, Any] = json.loads(QUESTIONS.read_text(encoding="utf-8"))
     answerable: list[dict[str, Any]] = data["answerable"]
     off_topic: list[str] = data["off_topic"]
+    on_topic: list[str] = data["on_topic_unanswered"]
     encoder = bench_encoder(args.backend)
     lines = [line.strip() for line in DEFAULT_ARTICLE.read_text("utf-8").splitlines()]
     lines = [line for line in lines if line]
@@ -72,6 +74,7 @@ def main() -> None:
             dense_hits += _hit(lines[int(np.argmax(line_vectors @ query))], item["gold"])
             bm25_hits += _hit(lines[int(np.argmax(lexical.scores(item["question"])))], item["gold"])
         declined = sum(not library.ask(q).answerable for q in off_topic)
+        answered_unanswered = [q for q in on_topic if library.ask(q).answerable]
 
     n = len(answerable)
     print(
@@ -80,14 +83,19 @@ def main() -> None:
                 "command": shlex.join(["python", "-m", "bench.default_article", *sys.argv[1:]]),
                 "questions": n,
                 "off_topic": len(off_topic),
+                "on_topic_unanswered": len(on_topic),
                 "product": {
                     "hit@1": round(product_hits / n, 4),
                     "declined_off_topic": round(declined / len(off_topic), 4),
+                    "declined_on_topic_unanswered": round(
+                        1 - len(answered_unanswered) / len(on_topic), 4
+                    ),
                     "latency_ms_p50": round(statistics.median(latencies), 1),
                 },
                 "dense_lines": {"hit@1": round(dense_hits / n, 4)},
                 "bm25_lines": {"hit@1": round(bm25_hits / n, 4)},
                 "misses": misses,
+                "answered_but_unanswered": answered_unanswered,
             },
             indent=1,
         )
