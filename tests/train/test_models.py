@@ -46,3 +46,13 @@ def test_a_reader_fine_tunes_in_its_own_folder_on_the_pairs_mined_once(tmp_path:
     link()  # again, as a resumed run does
     assert (tmp_path / "reader-6l" / "heldout.jsonl").read_text() == "heldout.jsonl"
     assert (tmp_path / "reader-6l" / "pairs.jsonl").is_symlink()
+
+
+def test_the_training_data_is_read_from_the_shared_folder_beside_the_project() -> None:
+    """``make models`` reads ../shared from the project root, whichever module reads it."""
+    from train.reader.data import DEFAULT_TRAIN
+    from train.squad import DEFAULT_DATA
+
+    shared = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+    assert DEFAULT_DATA.resolve() == shared
+    assert DEFAULT_TRAIN.resolve() == shared / "train"

@@ -42,7 +42,7 @@ from train.squad import read_jsonl
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_TRAIN = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "train"
+DEFAULT_TRAIN = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "train"
 # (file, name): the SQuAD-shaped sets the reader learns from.
 TRAIN_FILES = (
     ("squadshifts-new-wiki.jsonl", "new-wiki"),
