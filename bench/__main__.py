@@ -9,7 +9,7 @@ real pages, bundled).
 Parts that need ``../shared`` (the SQuAD ingest, the SQuAD dialogues) are skipped, and said to
 be, where it is missing. ``--full`` adds the benchmarks that need ``../shared`` and take long
 (``bench.quality``, about an hour; ``bench.ingest``; ``bench.scale``; ``bench.speed`` on every
-default path): each is skipped with a line saying so when the data is missing.
+default path; ``bench.spans``): each is skipped with a line saying so when the data is missing.
 
 Each benchmark runs in its own process, as ``python -m bench.NAME`` (as a person would run it);
 its whole report goes to ``--out``/NAME.json. The suite prints one JSON object: the machine,
@@ -70,6 +70,7 @@ FULL = (
     Benchmark("ingest", "ingest", (), ("per_s", "speed_vs_shipped")),
     Benchmark("scale", "scale", (), ("sizes",)),
     Benchmark("speed_all_paths", "speed", (), ("product", "first-stage", "naive", "speedup")),
+    Benchmark("spans", "spans", (), ("new-wiki-held-out", "qed-dev")),
 )
 ROOT = Path(__file__).resolve().parent.parent
 
