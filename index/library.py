@@ -359,4 +359,5 @@ class Library:
             ranking.confidence,
             threshold,
             top_k,
+            question,
         )

@@ -70,3 +70,52 @@ def sentence_types(sentence: str) -> frozenset[AnswerType]:
     if _CAUSE.search(sentence):
         kinds.add(AnswerType.CAUSE)
     return frozenset(kinds)
+
+
+# What the answer words themselves must hold for the two kinds of question whose answers have a
+# shape: a count and a time. Broader than _NUMBER and _DATE (which the fitted answerability model
+# reads, so they stay as they are): "seventeen", "dozens", "after the vote" all pass, so only
+# words that cannot be the answer ("Officially", "ten-storey building") are refused.
+_COUNT_QUESTION = re.compile(
+    r"\bhow many\b|\bhow much (did|does|do|was|is|were|will|has|have|had)\b|"
+    r"\bwhat (number|percentage|percent|amount|proportion|share)\b",
+    re.IGNORECASE,
+)
+# "When did ...?", "When will ...?" ask for a time; "When is a lens biconcave?" for a condition.
+_TIME_QUESTION = re.compile(
+    r"^\W*when (did|was|were|will|had|has|have)\b|\b(what|which) (year|date|day|month|century|"
+    r"decade)\b",
+    re.IGNORECASE,
+)
+_WH = re.compile(r"\b(who|whom|whose|what|which|where|when|why|how)\b", re.IGNORECASE)
+_QUANTITY = re.compile(
+    r"\d|\b(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|\w+teen|twenty|"
+    r"thirty|forty|fifty|sixty|seventy|eighty|ninety|hundreds?|thousands?|millions?|billions?|"
+    r"trillions?|dozens?|half|twice|thrice|single|several|few|many|most|all|none|no|both|"
+    r"multiple|numerous|various|countless|every|each|"
+    r"percent|majority|minority|fraction|quarter|third|double|triple)\b",
+    re.IGNORECASE,
+)
+_TIME = re.compile(
+    r"\d|\b(January|February|March|April|May|June|July|August|September|October|November|"
+    r"December|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sept?|Oct|Nov|Dec|Monday|Tuesday|Wednesday|Thursday|"
+    r"Friday|Saturday|Sunday|century|centuries|decades?|years?|months?|weeks?|weekends?|days?|"
+    r"hours?|minutes?|morning|afternoon|evening|night|tonight|noon|midnight|dawn|dusk|spring|"
+    r"summer|autumn|fall|winter|season|yesterday|today|tomorrow|now|then|later|earlier|"
+    r"recently|soon|ago|since|until|before|after|during|while|when|once|time|period|era|age|"
+    r"ancient|medieval|prehistoric|upon|whenever|BC|AD|BCE|CE)\b",
+    re.IGNORECASE,
+)
+
+
+def answer_fits(question: str, answer: str) -> bool:
+    """Whether the answer words can be what the question asks for: a "how many" question's hold
+    a quantity and a "when" question's a time; any answer fits any other question. A reader
+    that marks "Officially" for "How many children did they have?" found the subject, not the
+    answer: the article does not say. A question of two ("Who invented it and in what year?")
+    is not judged."""
+    if len(_WH.findall(question)) > 1:
+        return True
+    if _COUNT_QUESTION.search(question) and not _QUANTITY.search(answer):
+        return False
+    return not (_TIME_QUESTION.search(question) and not _TIME.search(answer))

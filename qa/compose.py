@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence, Set
 from dataclasses import replace
 
+from qa.answertype import answer_fits
 from qa.models import Answer, Citation, Hit, Segmentation, Sentence, Span
 
 NOT_IN_ARTICLE = "The article does not say."
@@ -40,10 +41,12 @@ def compose(
     confidence: float,
     threshold: float,
     top_k: int,
+    question: str = "",
 ) -> Answer:
     """Build the answer: quoted sentences with [n] markers, or an honest "does not say".
 
-    Citations that would repeat a sentence already quoted are skipped. Below ``threshold`` the
+    Citations that would repeat a sentence already quoted are skipped. Below ``threshold``, or
+    when the first citation's answer words cannot answer ``question`` (``answer_fits``), the
     closest sentences are still cited, but the answer text does not present them as the answer.
     """
     citations: list[Citation] = []
@@ -72,6 +75,9 @@ def compose(
             )
         )
     answerable = bool(citations) and confidence >= threshold
+    words = citations[0].answer_span if citations else None
+    if words is not None and not answer_fits(question, words.text):
+        answerable = False
     if not answerable:
         # A declined answer points at no words as the answer.
         citations = [replace(c, answer_span=None) for c in citations]

@@ -214,6 +214,27 @@ def test_the_shipped_reader_finds_the_answer_words() -> None:
     assert "December" in sentence[span[0] : span[1]]
 
 
+@pytest.mark.model
+def test_a_count_question_answered_with_no_count_is_declined(tmp_path: Path) -> None:
+    """The reader finds the sentence on the subject, but its words hold no number of staff."""
+    from index.library import Library
+
+    text = (
+        "The city library will open a new branch downtown next spring, officials said on "
+        "Monday.\n\nBananas are yellow and grow in bunches."
+    )
+    library = Library(tmp_path, HashingEncoder(), RankerWeights.blend(), reader=Reader())
+    article = library.ingest(text, title="Library")
+    when = library.ask("When will the library open its new branch downtown?", article.id, 3)
+    assert when.answerable
+    assert when.citations[0].answer_span is not None
+    assert "spring" in when.citations[0].answer_span.text
+    staff = library.ask("How many staff will the new library branch downtown have?", article.id, 3)
+    assert staff.confidence >= library.threshold  # confident about the sentence, yet
+    assert not staff.answerable  # its words cannot say how many
+    assert staff.citations[0].quote.text.startswith("The city library")
+
+
 class StubReader(Reader):
     """Prefers the sentence that mentions a library, and answers with its last word."""
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from qa.answertype import AnswerType, names, question_types, sentence_types
+from qa.answertype import AnswerType, answer_fits, names, question_types, sentence_types
 
 
 @pytest.mark.parametrize(
@@ -34,3 +34,29 @@ def test_sentence_types() -> None:
 
 def test_names_skip_the_sentence_initial_word() -> None:
     assert names("The court in Quito heard Jorge Glas.") == {"quito", "jorge", "glas"}
+
+
+@pytest.mark.parametrize(
+    ("question", "answer", "fits"),
+    [
+        ("How many people died?", "seventeen", True),
+        ("How many people died?", "39", True),
+        ("How many are still missing?", "dozens", True),
+        ("How many children did they have?", "Officially", False),
+        ("How much did Odebrecht pay him?", "$1 million", True),
+        ("How much did Odebrecht pay him?", "the construction firm", False),
+        ("How much control do parties have?", "close control", True),  # a degree, not a sum
+        ("When did the building come down?", "on Monday", True),
+        ("When did the building come down?", "after the blast", True),
+        ("When did the building come down?", "ten-storey building", False),
+        ("When will she report her findings?", "NTSB would begin an investigation", False),
+        ("When is a lens biconcave?", "with two concave surfaces", True),  # a condition
+        ("In what year did the war end?", "the treaty", False),
+        ("Who invented it and in what year?", "Johannes Gutenberg", True),  # two questions
+        ("Who found the data?", "a cybersecurity firm", True),
+    ],
+)
+def test_answer_words_of_the_kind_a_count_or_time_question_asks_for(
+    question: str, answer: str, fits: bool
+) -> None:
+    assert answer_fits(question, answer) is fits

@@ -224,6 +224,22 @@ def test_declined_answer_has_no_span(article: Article, seg: Segmentation) -> Non
     assert answer.citations[0].answer_span is None
 
 
+@pytest.mark.parametrize(
+    ("question", "answerable"),
+    [("When will the branch open?", True), ("How many branches will open?", False)],
+)
+def test_answer_words_that_cannot_answer_the_question_decline_it(
+    article: Article, seg: Segmentation, question: str, answerable: bool
+) -> None:
+    """ "next spring" answers "when?", not "how many?": the article does not say how many."""
+    start = article.text.index("next spring")
+    hit = Hit(LIBRARY, 0.9, (start, start + len("next spring")))
+    answer = compose([hit], seg, article.text, 0.9, 0.5, 3, question)
+    assert answer.answerable is answerable
+    assert (answer.text == NOT_IN_ARTICLE) is not answerable
+    assert answer.citations[0].quote.text.startswith("The library")  # cited all the same
+
+
 def test_span_outside_the_quote_is_dropped(article: Article, seg: Segmentation) -> None:
     outside = seg.sentences[MAYOR]
     hit = Hit(LIBRARY, 0.9, (outside.start, outside.end))
