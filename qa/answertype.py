@@ -87,6 +87,12 @@ _TIME_QUESTION = re.compile(
     r"decade)\b",
     re.IGNORECASE,
 )
+# "How much did they pay?" asks for a sum of money: "six-year" (a sentence) cannot be it.
+_MONEY_QUESTION = re.compile(
+    r"\bhow much (money\b|.*\b(pa(y|id|ys)|cost|spen[dt]|earn|raise|owe|charge|worth|price|"
+    r"bribe|fine|fund|invest|s[eo]l[ld]|b(uy|ought)|receive|los[te])\w*)",
+    re.IGNORECASE,
+)
 _WH = re.compile(r"\b(who|whom|whose|what|which|where|when|why|how)\b", re.IGNORECASE)
 _QUANTITY = re.compile(
     r"\d|\b(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|\w+teen|twenty|"
@@ -94,6 +100,11 @@ _QUANTITY = re.compile(
     r"trillions?|dozens?|half|twice|thrice|single|several|few|many|most|all|none|no|both|"
     r"multiple|numerous|various|countless|every|each|"
     r"percent|majority|minority|fraction|quarter|third|double|triple)\b",
+    re.IGNORECASE,
+)
+_MONEY = re.compile(
+    r"[$€£¥]|\d|\b(dollars?|euros?|pounds?|pesos?|yen|yuan|rupees?|francs?|cents?|USD|EUR|GBP|"
+    r"thousands?|millions?|billions?|trillions?|nothing|free)\b",
     re.IGNORECASE,
 )
 _TIME = re.compile(
@@ -110,12 +121,14 @@ _TIME = re.compile(
 
 def answer_fits(question: str, answer: str) -> bool:
     """Whether the answer words can be what the question asks for: a "how many" question's hold
-    a quantity and a "when" question's a time; any answer fits any other question. A reader
-    that marks "Officially" for "How many children did they have?" found the subject, not the
-    answer: the article does not say. A question of two ("Who invented it and in what year?")
-    is not judged."""
+    a quantity, a "how much did it cost" question's a sum and a "when" question's a time; any
+    answer fits any other question. A reader that marks "Officially" for "How many children did
+    they have?" found the subject, not the answer: the article does not say. A question of two
+    ("Who invented it and in what year?") is not judged."""
     if len(_WH.findall(question)) > 1:
         return True
     if _COUNT_QUESTION.search(question) and not _QUANTITY.search(answer):
+        return False
+    if _MONEY_QUESTION.search(question) and not _MONEY.search(answer):
         return False
     return not (_TIME_QUESTION.search(question) and not _TIME.search(answer))

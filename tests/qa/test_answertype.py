@@ -46,6 +46,10 @@ def test_names_skip_the_sentence_initial_word() -> None:
         ("How much did Odebrecht pay him?", "$1 million", True),
         ("How much did Odebrecht pay him?", "the construction firm", False),
         ("How much control do parties have?", "close control", True),  # a degree, not a sum
+        ("How much did Odebrecht pay Glas in bribes?", "six-year", False),  # a sentence's
+        ("How much does NASA pay Russia per astronaut?", "roughly US$80 million", True),
+        ("How much money is being spent on them?", "one good weather year", False),
+        ("How much did the oldest child weigh?", "82 pounds", True),  # no sum asked
         ("When did the building come down?", "on Monday", True),
         ("When did the building come down?", "after the blast", True),
         ("When did the building come down?", "ten-storey building", False),
