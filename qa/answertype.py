@@ -72,10 +72,11 @@ def sentence_types(sentence: str) -> frozenset[AnswerType]:
     return frozenset(kinds)
 
 
-# What the answer words themselves must hold for the two kinds of question whose answers have a
-# shape: a count and a time. Broader than _NUMBER and _DATE (which the fitted answerability model
-# reads, so they stay as they are): "seventeen", "dozens", "after the vote" all pass, so only
-# words that cannot be the answer ("Officially", "ten-storey building") are refused.
+# What the answer words themselves must hold for the kinds of question whose answers have a
+# shape: a count, a sum of money and a time. Broader than _NUMBER and _DATE (which the fitted
+# answerability model reads, so they stay as they are): "seventeen", "dozens", "after the vote"
+# all pass, so only words that cannot be the answer ("Officially", "ten-storey building") are
+# refused.
 _COUNT_QUESTION = re.compile(
     r"\bhow many\b|\bhow much (did|does|do|was|is|were|will|has|have|had)\b|"
     r"\bwhat (number|percentage|percent|amount|proportion|share)\b",
