@@ -53,10 +53,13 @@ def test_a_target_whose_measure_was_skipped_is_neither_met_nor_missed() -> None:
     assert check_targets(result, [("ingest_squad.per_s", ">=", 400)])[0]["met"] is None
 
 
-def test_a_benchmark_that_needs_the_shared_data_says_so_and_skips(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("module", "option"), [("quality", "--data"), ("spans", "--train")])
+def test_a_benchmark_that_needs_the_shared_data_says_so_and_skips(
+    tmp_path: Path, module: str, option: str
+) -> None:
     """A fresh clone has no ../shared beside it: one JSON line, exit status 0."""
     done = subprocess.run(
-        [sys.executable, "-m", "bench.quality", "--data", str(tmp_path / "none")],
+        [sys.executable, "-m", f"bench.{module}", option, str(tmp_path / "none")],
         capture_output=True,
         text=True,
         timeout=120,
