@@ -21,7 +21,7 @@ import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -40,7 +40,9 @@ BUNDLED_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 # vectors stored with the old one are rebuilt.
 DEFAULT_MODEL = "article-qa/minilm-l6-qa-1"
 SHIPPED_ENCODER = Path(__file__).resolve().parent / "data" / "encoder.json"
+SHIPPED_DOCUMENTS = SHIPPED_ENCODER.with_name("documents.json")  # the article side's student
 REBUILD = "python -m train.encoder --ship DIR"
+DOCUMENTS_REBUILD = "python -m train.distil --ship DIR"
 Backend = Literal["onnx", "torch"]
 BACKENDS: tuple[Backend, ...] = ("onnx", "torch")
 DEFAULT_BACKEND: Backend = "onnx"
@@ -199,20 +201,15 @@ def assemble_shipped(cache_dir: Path, card: Path = SHIPPED_ENCODER) -> Path:
     files with the shipped tensors in place of its own. Checked against the card's sha256 on
     every call (a damaged file must not give quietly wrong vectors); built once, atomically, so
     workers starting together are safe."""
-    from safetensors.numpy import load_file, save_file
+    from safetensors.numpy import load_file
 
-    try:
-        data = json.loads(card.read_text(encoding="utf-8"))
-        if data.get("name") != DEFAULT_MODEL:
-            raise ValueError(f"it describes {data.get('name')!r}, not {DEFAULT_MODEL!r}")
-        layers = card.parent / str(data["file"])
-        if hashlib.sha256(layers.read_bytes()).hexdigest() != data["sha256"]:
-            raise ValueError(f"{layers.name} does not match its sha256 (damaged or replaced)")
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+    data = _card(card, REBUILD)
+    if data.get("name") != DEFAULT_MODEL:
         raise ModelUnavailableError(
-            f"the shipped encoder {card} is unusable ({exc}); restore index/data from git or "
-            f"rebuild it with `{REBUILD}`"
-        ) from exc
+            f"the shipped encoder {card} describes {data.get('name')!r}, not {DEFAULT_MODEL!r}; "
+            f"restore index/data from git or rebuild it with `{REBUILD}`"
+        )
+    layers = card.parent / str(data["file"])
     target = cache_dir / f"{DEFAULT_MODEL.replace('/', '--')}-{data['sha256'][:12]}"
     if (target / "model.safetensors").is_file():
         return target
@@ -224,14 +221,85 @@ def assemble_shipped(cache_dir: Path, card: Path = SHIPPED_ENCODER) -> Path:
                 f"{layers} does not fit {BUNDLED_MODEL} (tensor {key}); rebuild it with `{REBUILD}`"
             )
         tensors[key] = value.astype(tensors[key].dtype)
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    partial = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=cache_dir))
+    _write_folder(base, tensors, None, target)
+    logger.info("assembled %s at %s", DEFAULT_MODEL, target)
+    return target
+
+
+def document_model(name: str, cache_dir: Path = DEFAULT_CACHE) -> tuple[Path, str] | None:
+    """The shallower model articles are embedded with when questions use ``name``, and its
+    name: the shipped model's distilled student (index/data/documents.json), whose sentences
+    land where the shipped model's own would. None where articles use ``name`` itself (a stock
+    or local model)."""
+    if name != DEFAULT_MODEL:
+        return None
+    return assemble_documents(cache_dir), _card(SHIPPED_DOCUMENTS, DOCUMENTS_REBUILD)["name"]
+
+
+def _card(card: Path, rebuild: str) -> dict[str, Any]:
+    """A shipped model card whose tensor file matches its sha256: a damaged file must not give
+    quietly wrong vectors."""
+    try:
+        data: dict[str, Any] = json.loads(card.read_text(encoding="utf-8"))
+        layers = card.parent / str(data["file"])
+        if hashlib.sha256(layers.read_bytes()).hexdigest() != data["sha256"]:
+            raise ValueError(f"{layers.name} does not match its sha256 (damaged or replaced)")
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ModelUnavailableError(
+            f"the shipped model {card} is unusable ({exc}); restore index/data from git or "
+            f"rebuild it with `{rebuild}`"
+        ) from exc
+    return data
+
+
+def assemble_documents(cache_dir: Path, card: Path = SHIPPED_DOCUMENTS) -> Path:
+    """The article side's student as a sentence-transformers folder in ``cache_dir``: the
+    shipped model's files and embeddings with the card's ``layers`` layers in place of its
+    six. Built once, atomically, like ``assemble_shipped``."""
+    from safetensors.numpy import load_file
+
+    data = _card(card, DOCUMENTS_REBUILD)
+    if data.get("teacher") != DEFAULT_MODEL:
+        raise ModelUnavailableError(
+            f"{card} was distilled from {data.get('teacher')!r}, not {DEFAULT_MODEL!r}; "
+            f"rebuild it with `{DOCUMENTS_REBUILD}`"
+        )
+    target = cache_dir / f"{str(data['name']).replace('/', '--')}-{data['sha256'][:12]}"
+    if (target / "model.safetensors").is_file():
+        return target
+    teacher = assemble_shipped(cache_dir)
+    tensors = {
+        key: value
+        for key, value in load_file(str(teacher / "model.safetensors")).items()
+        if not key.startswith("encoder.layer.")
+    }
+    tensors |= {
+        k: v.astype(np.float32) for k, v in load_file(str(card.parent / data["file"])).items()
+    }
+    config = json.loads((teacher / "config.json").read_text(encoding="utf-8"))
+    config["num_hidden_layers"] = int(data["layers"])
+    _write_folder(teacher, tensors, config, target)
+    logger.info("assembled %s at %s", data["name"], target)
+    return target
+
+
+def _write_folder(
+    source: Path, tensors: dict[str, npt.NDArray[Any]], config: dict[str, Any] | None, target: Path
+) -> None:
+    """``source``'s files with these weights (and config) as ``target``, whole or not at all, so
+    workers starting together are safe."""
+    from safetensors.numpy import save_file
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
     partial.chmod(0o755)
     try:
         shutil.copytree(
-            base, partial, dirs_exist_ok=True, ignore=shutil.ignore_patterns("*.safetensors")
+            source, partial, dirs_exist_ok=True, ignore=shutil.ignore_patterns("*.safetensors")
         )
         save_file(tensors, str(partial / "model.safetensors"), metadata={"format": "pt"})
+        if config is not None:
+            (partial / "config.json").write_text(json.dumps(config, indent=2), encoding="utf-8")
         try:
             partial.rename(target)
         except OSError:  # another process finished first
@@ -239,8 +307,6 @@ def assemble_shipped(cache_dir: Path, card: Path = SHIPPED_ENCODER) -> Path:
                 raise
     finally:
         shutil.rmtree(partial, ignore_errors=True)
-    logger.info("assembled %s at %s", DEFAULT_MODEL, target)
-    return target
 
 
 def encode_in_chunks(

@@ -39,6 +39,7 @@ from index.encoder import (
     TokenCollector,
     TokenMatrix,
     Vectors,
+    document_model,
     quantize,
     resolve_model_path,
 )
@@ -140,6 +141,15 @@ def export(model_path: Path, target: Path) -> None:
         quantize_int8(float_path, partial)
         float_path.replace(target / FLOAT_FILE)
         partial.replace(target / INT8_FILE)  # last: its presence says the export is whole
+
+
+def exported(name: str, model_path: Path, cache_dir: Path) -> Path:
+    """The folder of ``model_path``'s ONNX graphs, exported there on first use."""
+    folder = cached_model_path(model_path, cache_dir)
+    if not (folder / INT8_FILE).is_file():
+        logger.info("exporting %s to ONNX at %s (once)", name, folder)
+        export(model_path, folder)
+    return folder
 
 
 def quantize_int8(float_path: Path, target: Path) -> None:
@@ -392,29 +402,29 @@ class OnnxEncoder:
         from tokenizers import Tokenizer
 
         model_path = resolve_model_path(name, cache_dir)
-        folder = cached_model_path(model_path, cache_dir)
-        if not (folder / INT8_FILE).is_file():
-            logger.info("exporting %s to ONNX at %s (once)", name, folder)
-            export(model_path, folder)
+        folder = exported(name, model_path, cache_dir)
+        student = document_model(name, cache_dir)
+        articles = exported(student[1], student[0], cache_dir) if student else folder
 
         def session(threads: int) -> Any:
-            return cpu_session(folder / INT8_FILE, threads)
+            return cpu_session(articles / INT8_FILE, threads)
 
-        self._queries = session(threads)
+        self._queries = cpu_session(folder / INT8_FILE, threads)
         self._tokenizer = Tokenizer.from_file(str(model_path / "tokenizer.json"))
         self._tokenizer.enable_truncation(_max_tokens(model_path))
         self._tokenizer.no_padding()  # batches are padded here, to their own longest text
         self._batch_tokens = batch_tokens
         self.dim = int(self.encode_queries(["dimension probe"]).shape[1])
         self._documents: Runner
+        self.name = name + (f"+{student[1]}" if student else "") + BACKEND_SUFFIX
         if bf16_available() if bf16 is None else bf16:  # bf16 unless told or the CPU lacks it
-            self._documents = OpenVinoDocuments(folder / FLOAT_FILE, ingest_threads).run
-            self.name = name + BACKEND_SUFFIX + BF16_SUFFIX
+            self._documents = OpenVinoDocuments(articles / FLOAT_FILE, ingest_threads).run
+            self.name += BF16_SUFFIX
         else:
-            int8 = [self._queries if threads == 1 else session(1)]
+            shared = threads == 1 and articles == folder  # the question session can take a turn
+            int8 = [self._queries if shared else session(1)]
             int8 += [session(1) for _ in range(ingest_threads - 1)]
             self._documents = Int8Documents(int8).run
-            self.name = name + BACKEND_SUFFIX
 
     def encode_queries(self, texts: Sequence[str]) -> Vectors:
         encodings = self._tokenizer.encode_batch(list(texts))

@@ -22,6 +22,7 @@ from index.encoder import (
     Progress,
     TokenMatrix,
     Vectors,
+    document_model,
     encode_in_chunks,
     resolve_model_path,
 )
@@ -53,18 +54,21 @@ class SentenceTransformerEncoder:
         path = resolve_model_path(name, cache_dir)
         logger.info("loading embedding model %s from %s", name, path)
         self._model = SentenceTransformer(str(path), device="cpu")
-        self.name = name
+        student = document_model(name, cache_dir)
+        self._articles = SentenceTransformer(str(student[0]), device="cpu") if student else None
+        self.name = name + (f"+{student[1]}" if student else "")
         dim = self._model.get_embedding_dimension()
         if dim is None:
             raise ModelUnavailableError(f"model {name!r} does not report an embedding size")
         self.dim = int(dim)
         self._batch_size = batch_size
 
-    def _encode(self, texts: Sequence[str]) -> tuple[Vectors, list[TokenMatrix]]:
-        """Unit pooled vectors and each text's unit token vectors, from one forward pass."""
+    def _encode(self, texts: Sequence[str], model: Any = None) -> tuple[Vectors, list[TokenMatrix]]:
+        """Unit pooled vectors and each text's unit token vectors, from one forward pass of
+        ``model`` (the question model by default)."""
         if not texts:
             return np.zeros((0, self.dim), np.float32), []
-        out: list[dict[str, Any]] = self._model.encode(  # type: ignore[assignment]
+        out: list[dict[str, Any]] = (model or self._model).encode(  # type: ignore[assignment]
             list(texts),
             batch_size=self._batch_size,
             output_value=None,
@@ -87,4 +91,7 @@ class SentenceTransformerEncoder:
         return vectors, tokens[0]
 
     def encode_documents(self, texts: Sequence[str], progress: Progress | None = None) -> Embedding:
-        return encode_in_chunks(texts, self._encode, self.dim, PROGRESS_CHUNK, progress)
+        def encode(chunk: Sequence[str]) -> tuple[Vectors, list[TokenMatrix]]:
+            return self._encode(chunk, self._articles)
+
+        return encode_in_chunks(texts, encode, self.dim, PROGRESS_CHUNK, progress)

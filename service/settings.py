@@ -68,7 +68,8 @@ class Settings(BaseSettings):
     model: str = Field(
         DEFAULT_MODEL,
         description="Embedding model name or local directory: the default is MiniLM fine-tuned "
-        f"for questions (shipped in index/data); {BUNDLED_MODEL!r} is the stock model.",
+        "for questions (shipped in index/data), whose articles are embedded by its distilled "
+        f"three-layer student; {BUNDLED_MODEL!r} is the stock model (one model for both).",
     )
     backend: Backend = Field(
         DEFAULT_BACKEND,

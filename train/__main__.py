@@ -8,10 +8,12 @@ each run as its own ``python -m`` process, in the order their inputs need:
 1. mine the reader's training pairs with the first stage in index/data (the encoder trains on
    them too; the shipped encoder's were mined by stock MiniLM, before it existed);
 2. fine-tune the encoder and ship its last snapshot (encoder.json, encoder-layers.safetensors);
-3. fit the ranker on its scores (ranker.json);
-4. the six-layer reader (reader.json, reader-int8.onnx): base, SQuAD fine-tuning, refit reading
+3. distil it into the three-layer student articles are embedded with (documents.json,
+   documents-layers.safetensors), for ingest speed;
+4. fit the ranker on its scores (ranker.json);
+5. the six-layer reader (reader.json, reader-int8.onnx): base, SQuAD fine-tuning, refit reading
    two sentences, copied into index/data, answerability;
-5. the three-layer reader for AVX2-only CPUs (reader-fast.json, reader-fast-int8.onnx), alike.
+6. the three-layer reader for AVX2-only CPUs (reader-fast.json, reader-fast-int8.onnx), alike.
 
 Each finished step leaves a mark in ``--work``/done and is skipped on a rerun; a step stopped
 midway (a session cut, a killed process) resumes from its own checkpoints when run again. On
@@ -35,6 +37,7 @@ from index.machine import machine
 from index.reader import DATA, DEFAULT_READER, FAST_READER
 
 ROOT = Path(__file__).resolve().parent.parent
+DISTIL = "--keep 0,2,5 --lr 3e-4 --sentences 87445 --minutes 60"  # docs/encoder-model-card.md
 MINED = ("pairs.jsonl", "heldout.jsonl", "report.jsonl", "first-stage.txt")
 
 
@@ -121,6 +124,11 @@ def steps(work: Path) -> list[Step]:
             ),
         ),
         Step("encoder-ship", lambda: f"train.encoder --ship {quote(latest_snapshot(encoder))}"),
+        Step("documents", lambda: f"train.distil {DISTIL} --work {quote(work / 'distil')}"),
+        Step(
+            "documents-ship",
+            lambda: f"train.distil {DISTIL} --ship {quote(work / 'distil' / 'final')}",
+        ),
         Step("ranker", lambda: "train.ranker"),
         *reader_steps(work, 6, DEFAULT_READER, "reader-int8.onnx", "--candidates 2"),
         *reader_steps(work, 3, FAST_READER, "reader-fast-int8.onnx", "--fast-candidates 1"),

@@ -294,19 +294,21 @@ class _TorchVectors:
         )
 
 
-def dense_scores(path: Path, data: Path) -> dict[str, float]:
+def dense_scores(path: Path, data: Path, documents: Path | None = None) -> dict[str, float]:
     """Dense-only hit@1 and mrr@5 over the product's citable sentences of SQuAD dev (v1.1
-    answerable questions): bench.quality's ``dense`` reference ranker, in float PyTorch."""
+    answerable questions): bench.quality's ``dense`` reference ranker, in float PyTorch. With
+    ``documents``, the sentences are embedded by that model instead (train.distil's student)."""
     from qa.article import parse_text, search_text
     from qa.segment import segment
 
     encode = _TorchVectors(path)
+    encode_sentences = _TorchVectors(documents) if documents else encode
     ranks: list[int | None] = []
     for squad in load_articles(data, None, None):
         article = parse_text(squad.text, title=squad.title)
         shift = squad.text.index(article.text)
         sentences = [s for s in segment(article).sentences if s.kind.citable]
-        vectors = encode([search_text(s.text, s.kind) for s in sentences])
+        vectors = encode_sentences([search_text(s.text, s.kind) for s in sentences])
         asked = [q for q in squad.questions if q.answerable]
         queries = encode([q.text for q in asked])
         for question, scores in zip(asked, queries @ vectors.T, strict=True):

@@ -124,7 +124,9 @@ def test_the_shipped_readers_are_six_layers_reading_two_sentences_and_three_read
     assert full["answerability"] != fast["answerability"]  # each fitted on what it reads
     shipped = [f for f in DATA.iterdir() if f.suffix in {".onnx", ".safetensors"}]
     assert {full["model"], fast["model"]} <= {f.name for f in shipped}
-    assert sum(f.stat().st_size for f in shipped) < 64_000_000  # the aim: about 60 MB
+    # The readers and encoder: 62 MB (an earlier issue's aim: about 60 MB); since the sixteenth
+    # session, with the article side's three-layer student (10.7 MB), 73 MB.
+    assert sum(f.stat().st_size for f in shipped) < 75_000_000
 
 
 def test_the_reader_reads_on_two_threads_where_int8_products_are_slow(
