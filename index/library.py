@@ -14,6 +14,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,7 +23,7 @@ from index.archive import Archive
 from index.encoder import Encoder, Progress
 from index.ranker import RankerWeights
 from index.reader import Reader
-from index.retriever import Flow, IndexedArticle, Retriever, assemble, sentence_at
+from index.retriever import Flow, IndexedArticle, Retriever, assemble, keywords, sentence_at
 from index.sqlite_store import SqliteStore
 from index.store import ArticleStore, StaleIndexError, build_faiss, checksum
 from qa.article import parse_html, parse_text, search_text
@@ -114,14 +115,29 @@ class Library:
         """Segment and embed an article, save it, and cache it.
 
         The slow part (embedding) runs before the single write transaction, so readers keep
-        answering from the previous revision until the new one is complete.
+        answering from the previous revision until the new one is complete. Beside the encoder,
+        on one more thread: the keyword index's build (it needs no vectors), then the write
+        (mostly I/O, the GIL released), so neither leaves a core idle.
         """
         segmentation = segment(article)
         texts = [search_text(s.text, s.kind) for s in segmentation.sentences]
-        embedding = self.encoder.encode_documents(texts, progress)
-        vectors = build_faiss(embedding.vectors)
-        indexed = assemble(article_id, article, segmentation, vectors, embedding.tokens, created)
-        revision = self.store.save(article_id, article, embedding, self.encoder.name, created)
+        with ThreadPoolExecutor(1, thread_name_prefix="article-index") as beside:
+            built = beside.submit(keywords, segmentation)
+            embedding = self.encoder.encode_documents(texts, progress)
+            saved = beside.submit(
+                self.store.save, article_id, article, embedding, self.encoder.name, created
+            )
+            vectors = build_faiss(embedding.vectors)
+            indexed = assemble(
+                article_id,
+                article,
+                segmentation,
+                vectors,
+                embedding.tokens,
+                created,
+                built.result(),
+            )
+            revision = saved.result()
         with self._lock:
             self._cache[article_id] = (revision, indexed)
         return indexed

@@ -71,16 +71,18 @@ class IndexedArticle:
     created: str
 
 
-def assemble(
-    article_id: str,
-    article: Article,
-    segmentation: Segmentation,
-    vectors: faiss.Index,
-    tokens: TokenVectors,
-    created: str,
-) -> IndexedArticle:
-    """Build the keyword index and sentence facts over the citable sentences; ``vectors`` and
-    ``tokens`` are every sentence's."""
+@dataclass(frozen=True, slots=True)
+class Keywords:
+    """What an article's keyword search needs, built from its text alone (no vectors): so an
+    ingest builds it while the encoder runs."""
+
+    candidates: npt.NDArray[np.int64]  # indices of citable sentences, in article order
+    lexical: LexicalIndex
+    facts: SentenceFacts
+
+
+def keywords(segmentation: Segmentation) -> Keywords:
+    """The keyword index and sentence facts over the citable sentences."""
     sentences = segmentation.sentences
     candidates = np.array([s.index for s in sentences if s.kind.citable], dtype=np.int64)
     texts = [search_text(sentences[i].text, sentences[i].kind) for i in candidates]
@@ -90,19 +92,38 @@ def assemble(
     for i, text in zip(candidates, texts, strict=True):
         block_texts.setdefault(sentences[i].block, []).append(text)
     dense_block = {block: n for n, block in enumerate(block_texts)}
-    return IndexedArticle(
-        id=article_id,
-        article=article,
-        segmentation=segmentation,
-        vectors=vectors,
-        tokens=tokens,
+    return Keywords(
+        candidates=candidates,
         lexical=LexicalIndex(texts),
         facts=SentenceFacts.of(
             texts,
             [dense_block[sentences[i].block] for i in candidates],
             [" ".join(parts) for parts in block_texts.values()],
         ),
-        candidates=candidates,
+    )
+
+
+def assemble(
+    article_id: str,
+    article: Article,
+    segmentation: Segmentation,
+    vectors: faiss.Index,
+    tokens: TokenVectors,
+    created: str,
+    built: Keywords | None = None,
+) -> IndexedArticle:
+    """The article ready to ask; ``vectors`` and ``tokens`` are every sentence's, ``built`` its
+    ``keywords`` when already built."""
+    words = built or keywords(segmentation)
+    return IndexedArticle(
+        id=article_id,
+        article=article,
+        segmentation=segmentation,
+        vectors=vectors,
+        tokens=tokens,
+        lexical=words.lexical,
+        facts=words.facts,
+        candidates=words.candidates,
         created=created,
     )
 
