@@ -28,4 +28,3 @@ def test_a_longer_limit_marks_a_longer_answer_and_the_shipped_limit_is_restored(
     assert one.f1 < 0.5 < twenty.f1  # one token cannot hold the two names
     assert library.retriever.reader is not None
     assert library.retriever.reader.longest == MAX_ANSWER_TOKENS
-
