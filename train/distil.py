@@ -41,7 +41,7 @@ import numpy as np
 
 from index.encoder import DEFAULT_MODEL, SHIPPED_DOCUMENTS, resolve_model_path
 from index.machine import machine
-from train.loop import optimise, resume_checkpoint, save_checkpoint
+from train.loop import optimise, optimiser, resume_checkpoint, save_checkpoint
 from train.reader.data import DEFAULT_TRAIN, TRAIN_FILES, load
 from train.squad import DEFAULT_DATA
 
@@ -166,12 +166,7 @@ def train(args: argparse.Namespace) -> None:
     total = len(plan)
     logger.info("%d sentences, %d batches", len(sentences), total)
     parameters = [p for p in student.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(parameters, lr=args.lr, weight_decay=0.01)
-    warmup = max(1, int(total * WARMUP))
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer,
-        lambda step: min((step + 1) / warmup, max(0.0, (total - step) / max(total - warmup, 1))),
-    )
+    optimizer, schedule = optimiser(parameters, args.lr, total, WARMUP)
     args.work.mkdir(parents=True, exist_ok=True)
     checkpoint = args.work / "checkpoint.pt"
     planned = {"total": total, "sentences": len(sentences), "keep": args.keep}

@@ -55,7 +55,7 @@ import numpy as np
 
 from index.encoder import BUNDLED_MODEL, DEFAULT_MODEL, SHIPPED_ENCODER, resolve_model_path
 from index.machine import machine
-from train.loop import optimise, resume_checkpoint, save_checkpoint
+from train.loop import optimise, optimiser, resume_checkpoint, save_checkpoint
 from train.reader.data import read_pairs
 from train.squad import DEFAULT_DATA, TOP_K, hit_rank, load_articles
 
@@ -184,12 +184,7 @@ def train(args: argparse.Namespace) -> None:
     model = load_model(source).to(device)
     model.embeddings.word_embeddings.weight.requires_grad_(False)
     parameters = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(parameters, lr=args.lr, weight_decay=0.01)
-    warmup = max(1, int(total * WARMUP))
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer,
-        lambda step: min((step + 1) / warmup, max(0.0, (total - step) / max(total - warmup, 1))),
-    )
+    optimizer, schedule = optimiser(parameters, args.lr, total, WARMUP)
     args.work.mkdir(parents=True, exist_ok=True)
     checkpoint = args.work / "checkpoint.pt"
     step, trained = 0, 0.0

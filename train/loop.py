@@ -43,6 +43,20 @@ def resume_checkpoint(
     return state
 
 
+def optimiser(parameters: Any, lr: float, total: int, warmup_share: float) -> tuple[Any, Any]:
+    """AdamW (weight decay 0.01) and its schedule: linear warm-up over ``warmup_share`` of the
+    ``total`` steps, then linear decay to zero at ``total``."""
+    import torch
+
+    optimizer = torch.optim.AdamW(parameters, lr=lr, weight_decay=0.01)
+    warmup = max(1, int(total * warmup_share))
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer,
+        lambda step: min((step + 1) / warmup, max(0.0, (total - step) / max(total - warmup, 1))),
+    )
+    return optimizer, schedule
+
+
 def optimise(loss: Any, parameters: Any, optimizer: Any, schedule: Any) -> None:
     """One step on ``loss``: gradients clipped to norm 1, then the optimiser and the schedule."""
     import torch

@@ -18,7 +18,7 @@ from typing import Any
 
 from index.encoder import BUNDLED_MODEL, resolve_model_path
 from index.machine import machine
-from train.loop import optimise, resume_checkpoint, save_checkpoint
+from train.loop import optimise, optimiser, resume_checkpoint, save_checkpoint
 from train.reader.data import Pair
 
 logger = logging.getLogger("train.reader")
@@ -149,12 +149,7 @@ def train(
         model.load_state_dict(start)
     model = model.to(device)
     parameters = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(parameters, lr=learning_rate, weight_decay=0.01)
-    warmup = max(1, int(total * WARMUP))
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer,
-        lambda step: min((step + 1) / warmup, max(0.0, (total - step) / max(total - warmup, 1))),
-    )
+    optimizer, schedule = optimiser(parameters, learning_rate, total, WARMUP)
     checkpoint = checkpoint or args.work / f"checkpoint-{args.layers}l.pt"
     step = 0
     state = resume_checkpoint(
