@@ -233,7 +233,8 @@ def document_model(name: str, cache_dir: Path = DEFAULT_CACHE) -> tuple[Path, st
     or local model)."""
     if name != DEFAULT_MODEL:
         return None
-    return assemble_documents(cache_dir), _card(SHIPPED_DOCUMENTS, DOCUMENTS_REBUILD)["name"]
+    folder = assemble_documents(cache_dir)  # checks the card and its file
+    return folder, str(json.loads(SHIPPED_DOCUMENTS.read_text(encoding="utf-8"))["name"])
 
 
 def _card(card: Path, rebuild: str) -> dict[str, Any]:

@@ -55,7 +55,9 @@ class SentenceTransformerEncoder:
         logger.info("loading embedding model %s from %s", name, path)
         self._model = SentenceTransformer(str(path), device="cpu")
         student = document_model(name, cache_dir)
-        self._articles = SentenceTransformer(str(student[0]), device="cpu") if student else None
+        self._articles = (
+            SentenceTransformer(str(student[0]), device="cpu") if student else self._model
+        )
         self.name = name + (f"+{student[1]}" if student else "")
         dim = self._model.get_embedding_dimension()
         if dim is None:
@@ -63,12 +65,12 @@ class SentenceTransformerEncoder:
         self.dim = int(dim)
         self._batch_size = batch_size
 
-    def _encode(self, texts: Sequence[str], model: Any = None) -> tuple[Vectors, list[TokenMatrix]]:
+    def _encode(self, texts: Sequence[str], model: Any) -> tuple[Vectors, list[TokenMatrix]]:
         """Unit pooled vectors and each text's unit token vectors, from one forward pass of
-        ``model`` (the question model by default)."""
+        ``model`` (the questions' or the articles')."""
         if not texts:
             return np.zeros((0, self.dim), np.float32), []
-        out: list[dict[str, Any]] = (model or self._model).encode(  # type: ignore[assignment]
+        out: list[dict[str, Any]] = model.encode(
             list(texts),
             batch_size=self._batch_size,
             output_value=None,
@@ -84,10 +86,10 @@ class SentenceTransformerEncoder:
         return pooled.astype(np.float32), tokens
 
     def encode_queries(self, texts: Sequence[str]) -> Vectors:
-        return self._encode(texts)[0]
+        return self._encode(texts, self._model)[0]
 
     def encode_question(self, text: str) -> tuple[Vectors, TokenMatrix]:
-        vectors, tokens = self._encode([text])
+        vectors, tokens = self._encode([text], self._model)
         return vectors, tokens[0]
 
     def encode_documents(self, texts: Sequence[str], progress: Progress | None = None) -> Embedding:
