@@ -41,6 +41,7 @@ import numpy as np
 
 from index.encoder import DEFAULT_MODEL, SHIPPED_DOCUMENTS, resolve_model_path
 from index.machine import machine
+from train.encoder import dense_scores, states
 from train.loop import optimise, optimiser, resume_checkpoint, save_checkpoint
 from train.reader.data import DEFAULT_TRAIN, TRAIN_FILES, load
 from train.squad import DEFAULT_DATA
@@ -116,19 +117,6 @@ def student_of(teacher: Any, keep: Sequence[int]) -> Any:
     for parameter in student.embeddings.parameters():
         parameter.requires_grad_(False)
     return student
-
-
-def states(model: Any, batch: Any) -> tuple[Any, Any]:
-    """The pooled unit vector and every token's unit vector, as the product computes them."""
-    import torch
-
-    hidden = model(**batch).last_hidden_state
-    mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-    pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
-    return (
-        torch.nn.functional.normalize(pooled, dim=-1),
-        torch.nn.functional.normalize(hidden, dim=-1),
-    )
 
 
 def distance(student: tuple[Any, Any], teacher: tuple[Any, Any], mask: Any) -> Any:
@@ -252,8 +240,6 @@ def ship(folder: Path, card: Path, keep: Sequence[int]) -> dict[str, Any]:
 
 def evaluate(student: Path, data: Path) -> dict[str, Any]:
     """Dense-only scores on SQuAD dev with the teacher's sentences and with the student's."""
-    from train.encoder import dense_scores
-
     teacher = resolve_model_path(DEFAULT_MODEL)
     return {
         "teacher": dense_scores(teacher, data),

@@ -141,8 +141,6 @@ def load_model(path: Path) -> Any:
 
 def embed(model: Any, tokenizer: Any, texts: Sequence[str], device: Any) -> Any:
     """Mean-pooled, unit-norm vectors as all-MiniLM-L6-v2 pools (with gradients)."""
-    import torch
-
     batch = tokenizer(
         list(texts),
         padding=True,
@@ -150,10 +148,21 @@ def embed(model: Any, tokenizer: Any, texts: Sequence[str], device: Any) -> Any:
         max_length=MAX_TOKENS,
         return_tensors="pt",
     ).to(device)
-    states = model(**batch).last_hidden_state
-    mask = batch["attention_mask"].unsqueeze(-1).to(states.dtype)
-    pooled = (states * mask).sum(1) / mask.sum(1).clamp(min=1.0)
-    return torch.nn.functional.normalize(pooled.float(), dim=-1)
+    return states(model, batch)[0]
+
+
+def states(model: Any, batch: Any) -> tuple[Any, Any]:
+    """The mean-pooled unit vector and every token's unit vector, as the product computes
+    them (with gradients; float32 under bf16 autocast)."""
+    import torch
+
+    hidden = model(**batch).last_hidden_state
+    mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+    pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+    return (
+        torch.nn.functional.normalize(pooled.float(), dim=-1),
+        torch.nn.functional.normalize(hidden.float(), dim=-1),
+    )
 
 
 def save_snapshot(model: Any, target: Path) -> None:

@@ -10,7 +10,8 @@ import torch
 from safetensors.numpy import load_file
 
 from index.encoder import DEFAULT_MODEL, assemble_documents
-from train.distil import batch_plan, distance, load_teacher, save_folder, ship, states, student_of
+from train.distil import batch_plan, distance, load_teacher, save_folder, ship, student_of
+from train.encoder import states
 
 
 def test_batches_cover_every_sentence_once_in_batches_of_similar_length() -> None:
