@@ -1,7 +1,8 @@
 """Distil the shipped encoder into a shallower one for the article side (ingest speed).
 
     .venv/bin/python -m train.distil [--train ../shared/data/train] [--work var/distil]
-        [--keep 0,2,4] [--sentences 80000] [--minutes 50] [--evaluate] [--ship var/distil/final]
+        [--keep 0,2,4] [--sentences 80000] [--minutes 50] [--init var/distil/final]
+        [--evaluate] [--ship var/distil/final]
 
 An ingest embeds every sentence of an article, and on a CPU without int8 dot products (AVX2
 alone) the six-layer encoder does about 230 sentences/s on two cores. Questions are one short
@@ -15,6 +16,8 @@ The student starts as the teacher's layers ``--keep`` (its embeddings frozen, so
 layers are shipped) and learns on the citable sentences of ``../shared/data/train``'s articles
 (none of SQuAD dev, none of the news yardstick), as the product segments them, in batches of
 similar length. A checkpoint every ``--checkpoint-minutes``; a stopped run resumes where it was.
+``--init DIR`` starts from a trained student's weights instead (its ``final`` folder): a second
+epoch, with its own ``--seed`` for another batch order, moves it closer to the teacher.
 
 ``--evaluate`` prints dense-only hit@1 / mrr@5 on the shared SQuAD dev half with questions on
 the teacher and sentences on the teacher, the starting student and the trained one, with each
@@ -67,6 +70,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--checkpoint-minutes", type=float, default=4.0)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=13)
+    parser.add_argument("--init", type=Path, help="start from this trained student's folder")
     parser.add_argument("--evaluate", action="store_true", help="print the dense-only scores")
     parser.add_argument("--ship", type=Path, help="write this student into index/data")
     return parser.parse_args(argv)
@@ -145,6 +149,10 @@ def train(args: argparse.Namespace) -> None:
     teacher, tokenizer = load_teacher()
     teacher.eval()
     student = student_of(teacher, keep_layers(args.keep))
+    if args.init is not None:
+        from safetensors.torch import load_file
+
+        student.load_state_dict(load_file(str(args.init / "model.safetensors")))
     sentences = training_sentences(args.train, args.seed)[: args.sentences]
     lengths = [
         len(ids)

@@ -10,8 +10,9 @@ import torch
 from safetensors.numpy import load_file
 
 from index.encoder import DEFAULT_MODEL, assemble_documents
-from train.distil import batch_plan, distance, load_teacher, save_folder, ship, student_of
+from train.distil import batch_plan, distance, load_teacher, main, save_folder, ship, student_of
 from train.encoder import states
+from train.reader.data import TRAIN_FILES
 
 
 def test_batches_cover_every_sentence_once_in_batches_of_similar_length() -> None:
@@ -52,3 +53,25 @@ def test_the_student_starts_as_the_kept_layers_and_learns_only_them(tmp_path: Pa
     assembled = load_file(str(folder / "model.safetensors"))
     expected = teacher.encoder.layer[5].output.dense.weight.detach().numpy()
     assert np.allclose(assembled["encoder.layer.2.output.dense.weight"], expected, atol=1e-3)
+
+
+def test_a_second_epoch_starts_from_the_trained_student(tmp_path: Path) -> None:
+    teacher, _ = load_teacher()
+    trained = student_of(teacher, [0, 2, 5])
+    with torch.no_grad():
+        trained.encoder.layer[1].output.dense.weight.add_(0.5)  # unlike any teacher layer
+    save_folder(trained, tmp_path / "first" / "final")
+    data = tmp_path / "train"
+    data.mkdir()
+    for name, _source in TRAIN_FILES:
+        (data / name).write_text("")
+    paragraph = {"context": "Mexico granted asylum to Glas. It rained.", "qas": []}
+    article = {"title": "Asylum", "paragraphs": [paragraph]}
+    (data / TRAIN_FILES[0][0]).write_text(json.dumps(article) + "\n")
+    work = tmp_path / "again"
+    # No time to train: the second run's student is exactly where --init put it.
+    main(["--train", str(data), "--work", str(work), "--keep", "0,2,5", "--minutes", "0",
+          "--init", str(tmp_path / "first" / "final")])  # fmt: skip
+    again = load_file(str(work / "final" / "model.safetensors"))
+    expected = trained.encoder.layer[1].output.dense.weight.detach().numpy()
+    assert np.array_equal(again["encoder.layer.1.output.dense.weight"], expected)

@@ -16,8 +16,15 @@ def test_the_steps_rebuild_every_shipped_file_in_order(
     main(["--dry-run", "--work", str(tmp_path)])
     lines = capsys.readouterr().err.splitlines()
     names = [line.split(":")[1].strip() for line in lines]
-    assert names[:6] == ["mine", "encoder", "encoder-ship", "documents", "documents-ship", "ranker"]
-    assert f"--ship {tmp_path / 'distil' / 'final'}" in lines[names.index("documents-ship")]
+    assert names[:7] == [
+        "mine", "encoder", "encoder-ship",
+        "documents", "documents-again", "documents-ship",
+        "ranker",
+    ]  # fmt: skip
+    again = lines[names.index("documents-again")]
+    assert f"--init {tmp_path / 'distil' / 'final'}" in again
+    assert f"--work {tmp_path / 'distil-again'}" in again
+    assert f"--ship {tmp_path / 'distil-again' / 'final'}" in lines[names.index("documents-ship")]
     for layers in (6, 3):
         stages = [f"reader-{layers}l-{s}" for s in ("base", "squad", "refit", "answerability")]
         assert [n for n in names if n.startswith(f"reader-{layers}l-")] == stages
