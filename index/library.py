@@ -326,9 +326,10 @@ class Library:
         if last is not None:
             previous = resolve(questions[last], questions[:last], answer_of)
             cited = answered(last, previous).cited
-            turn = Flow(None if cited is None else sentence_at(indexed, cited[0]))
+            after = None if cited is None else sentence_at(indexed, cited[0])
+            turn = Flow(after, is_followup(question))
         query = resolve(question, questions, answer_of)
-        return self._answer(indexed, query, top_k, turn, turn is not None and is_followup(question))
+        return self._answer(indexed, query, top_k, turn, turn is not None and turn.followup)
 
     def search(self, query: str, top_k: int = 5) -> list[SearchHit]:
         """The citable sentences closest in meaning to ``query`` across every stored article.

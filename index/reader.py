@@ -141,6 +141,7 @@ def judge(
     first_confidence: float,
     question: str,
     sentences: Sequence[str],
+    prior: npt.NDArray[np.float64] | None = None,
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.intp], npt.NDArray[np.float32]]:
     """The read sentences' combined scores, their order (best first) and the question's
     ANSWER_FEATURES row: one function for serving and for fitting, so both see the same numbers.
@@ -148,9 +149,12 @@ def judge(
     ``first`` is the first stage's log-odds of the sentences read, ``first_confidence`` its
     answerability log-odds for the question, ``sentences`` the search texts of the sentences
     read (``qa.article.search_text``: the sentence itself, or for a byline the line with what it
-    is), which the lexical evidence is counted on.
+    is), which the lexical evidence is counted on. ``prior``: log-odds added to the combined
+    scores (a conversation's flow, ``index.retriever.flow``; None for a question on its own).
     """
     scores = combined.score(np.column_stack([first, reading.relevance]).astype(np.float32))
+    if prior is not None:
+        scores = scores + prior
     order = np.argsort(-scores, kind="stable")
     top = int(order[0])
     logprob = SPAN_FLOOR if reading.span_logprob is None else float(reading.span_logprob[top])

@@ -3,6 +3,7 @@ its own threshold, and the previous answer taken from the client when it says wh
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -12,9 +13,11 @@ from index import library as library_module
 from index.encoder import HashingEncoder
 from index.library import Library
 from index.ranker import RankerWeights
+from index.reader import Reading
 from index.retriever import (
     FLOW_NEXT,
     FLOW_REACH,
+    FLOW_READ,
     FLOW_SAME,
     FOLLOW_UP_READS,
     Flow,
@@ -79,6 +82,34 @@ def test_a_later_turn_reads_more_sentences_and_moves_forward() -> None:
     declined_before = retriever.rank(indexed, "what then", Flow(None))
     assert reader.read_counts[-1] == FOLLOW_UP_READS  # read more, nothing favoured
     assert [h.sentence for h in declined_before.hits[:2]] != [h.sentence for h in later.hits[:2]]
+
+
+class CoastReader(StubReader):
+    """Reads the sentence about the coast as a little more relevant than the others."""
+
+    def read(self, question: str, sentences: Sequence[str]) -> Reading:
+        reading = super().read(question, sentences)
+        relevance = np.array([1.0 if "coast" in s else 0.0 for s in sentences], np.float32)
+        return Reading(relevance, reading.span_score, reading.spans)
+
+
+def test_the_flow_outlasts_the_reading() -> None:
+    """The reader's combination may weigh the first stage little (the stub's not at all): for a
+    follow-up the flow is added to the combined scores too, so a slightly better reading
+    elsewhere does not undo it."""
+    encoder = HashingEncoder()
+    _, indexed = _indexed(STORY, encoder)
+    reader = CoastReader()
+    reader.candidates = 5  # every sentence read
+    retriever = Retriever(encoder, RankerWeights.blend(), reader)
+    coast = next(s.index for s in indexed.segmentation.sentences if "coast" in s.text)
+    assert retriever.rank(indexed, "what then").hits[0].sentence == coast
+    later = retriever.rank(indexed, "what then", Flow(int(indexed.candidates[1])))
+    assert later.hits[0].sentence == int(indexed.candidates[2])  # FLOW_NEXT beats 1.0
+    assert FLOW_NEXT * FLOW_READ > 1.0
+    # A later question that stands on its own keeps only the first stage's flow.
+    alone_later = retriever.rank(indexed, "what then", Flow(int(indexed.candidates[1]), False))
+    assert alone_later.hits[0].sentence == coast
 
 
 @pytest.fixture
