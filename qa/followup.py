@@ -93,7 +93,8 @@ _FUNCTION = (
         down out off through across per via not no yes any some all both each either neither every
         many much more most few less least other another such same own only just very too also
         even still again there here now ever else exactly really anything something nothing
-        everything i me my mine we us our ours you your yours one ones s t
+        everything i me my mine we us our ours you your yours one ones s t since until while
+        because although though unless whether once whereas
         happen happens happened happening do doing done say says said tell told know knew mean
         means meant think get got go goes went gone"""
     )
@@ -353,6 +354,18 @@ def _means_answer(previous_question: str, pronoun: _Token) -> bool:
     return wh is not None and pronoun.lower in _ANIMATE
 
 
+def _modifies_person(text: str, name: str) -> bool:
+    """Whether ``name`` stands in ``text`` right before a person noun ("the Texas judge", "the
+    Mexican president"): a later "he" is that person, whom the name does not name."""
+    tokens = _tokens(text)
+    following = {run[-1].end: run for run in _names(tokens, text)}
+    for token, after in pairwise(tokens):
+        run = following.get(token.end)
+        if run is not None and " ".join(_spelled(run)) == name and after.lower in _PERSON_NOUNS:
+            return not text[token.end : after.start].strip()
+    return False
+
+
 def _append(question: str, terms: Sequence[str]) -> str:
     return f"{question.rstrip()} {' '.join(terms)}" if terms else question
 
@@ -449,6 +462,8 @@ def _resolve(
         if len(names) != 1:
             return _Resolved(_append(question, [w for g in names for w in g]), None)
         referent = " ".join(names[0])
+        if pronoun.lower in _ANIMATE and _modifies_person(previous.query, referent):
+            return _Resolved(question, None)
     have = {t.lower for t in tokens}
     if all(t.lower in have for t in _tokens(referent)):
         return _Resolved(question, referent)

@@ -119,6 +119,21 @@ def test_pronoun_takes_the_single_name_of_the_previous_question() -> None:
     )
 
 
+def test_a_name_in_front_of_a_person_noun_is_not_that_person() -> None:
+    # "his" is the judge's; Texas is only where the judge sits.
+    history = ["What did the Texas judge decide about the draft?"]
+    assert resolve("What was his reasoning?", history) == "What was his reasoning?"
+    assert resolve("What did it decide?", history) == "What did Texas decide?"  # not a person
+    assert resolve("What did he decide?", ["What did Texas decide about the draft?"]) == (
+        "What did Texas decide?"
+    )
+
+
+def test_a_conjunction_opening_a_question_is_not_a_name() -> None:
+    history = ["Since when have women served in combat?"]
+    assert resolve("Who decided it?", history) == "Who decided it?"
+
+
 def test_several_names_are_appended_not_substituted() -> None:
     history = ["What does Mexico maintain with the United States?"]
     assert resolve("What obstacles does it face?", history) == (
