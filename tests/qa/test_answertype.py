@@ -58,6 +58,12 @@ def test_names_skip_the_sentence_initial_word() -> None:
         ("In what year did the war end?", "the treaty", False),
         ("Who invented it and in what year?", "Johannes Gutenberg", True),  # two questions
         ("Who found the data?", "a cybersecurity firm", True),
+        ("How many butterflies are there now?", "roughly 6.05 hectares", False),  # an area
+        ("How many miles did it fly?", "about 12 miles", True),  # the unit asked for
+        ("How many residents are from Istanbul?", "28 percent", True),  # a share
+        ("How long did the study take?", "about 18 mph", False),  # a speed
+        ("How long did the study take?", "18 months", True),
+        ("How long is the filter good for?", "50 gallons", True),  # a consumable's life
     ],
 )
 def test_answer_words_of_the_kind_a_count_or_time_question_asks_for(
