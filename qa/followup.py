@@ -328,8 +328,8 @@ def _answer_name(question: str, answer: str, span: str | None = None) -> str | N
         ):
             continue
         distance = min(min(abs(m - first), abs(m - last)) for m in matched)
-        if marked <= run[0].start and run[-1].end <= marked_end:
-            distance = -1  # inside the reader's answer: preferred to any nearer name
+        if marked < run[-1].end and run[0].start < marked_end:
+            distance = -1  # in the reader's answer: preferred to any nearer name
         if best is None or distance < best[0]:
             words = _spelled(run)
             titled = [i for i, t in enumerate(run) if t.lower in _TITLES]

@@ -255,6 +255,9 @@ def test_the_readers_answer_words_name_the_referent() -> None:
     assert resolve(question, [previous], marked) == "Where does Lopez work?"
     unmarked = Answers({previous: Answered(sentence, "The minister")})  # no name in the words
     assert resolve(question, [previous], unmarked) == "Where does Ruiz work?"
+    # The words marked part of a longer name ("Ambassador Maria Lopez"): that name still wins.
+    part = Answers({previous: Answered(sentence, "Maria Lopez")})
+    assert resolve(question, [previous], part) == "Where does Lopez work?"
 
 
 def test_only_the_last_few_turns_are_read() -> None:
