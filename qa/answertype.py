@@ -95,6 +95,23 @@ _MONEY_QUESTION = re.compile(
     re.IGNORECASE,
 )
 _HOW_MANY = re.compile(r"\bhow many\b", re.IGNORECASE)
+# "When will Glas leave?" asks about what is to come: "since December" or "yesterday" is when
+# something already began or happened, not an answer.
+_FUTURE_QUESTION = re.compile(r"^\W*when (will|shall)\b|^\W*when\b.*\bgoing to\b", re.IGNORECASE)
+_PAST = re.compile(
+    r"\b(since|ago|yesterday|earlier|previously|formerly|last (week|month|year|night|weekend|"
+    r"spring|summer|autumn|fall|winter|Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|"
+    r"Sunday))\b",
+    re.IGNORECASE,
+)
+# A sentence adverb the reader marked ("Reportedly, ...") names no one and nothing.
+_NAME_QUESTION = re.compile(r"^\W*(who|whom|whose|which|where|what)\b", re.IGNORECASE)
+_SENTENCE_ADVERB = re.compile(
+    r"\W*(reportedly|officially|allegedly|apparently|however|meanwhile|additionally|furthermore|"
+    r"moreover|also|currently|initially|originally|eventually|ultimately|subsequently|"
+    r"previously|recently|instead|nevertheless|still)\W*",
+    re.IGNORECASE,
+)
 _WH = re.compile(r"\b(who|whom|whose|what|which|where|when|why|how)\b", re.IGNORECASE)
 _QUANTITY = re.compile(
     r"\d|\b(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|\w+teen|twenty|"
@@ -142,10 +159,12 @@ _NOT_LONG = re.compile(
 
 def answer_fits(question: str, answer: str) -> bool:
     """Whether the answer words can be what the question asks for: a "how many" question's hold
-    a quantity, a "how much did it cost" question's a sum and a "when" question's a time; any
-    answer fits any other question. A reader that marks "Officially" for "How many children did
-    they have?" found the subject, not the answer: the article does not say. A question of two
-    ("Who invented it and in what year?") is not judged."""
+    a quantity (in no unit the question does not name), a "how much did it cost" question's a
+    sum, a "how long" question's no speed or sum, a "when" question's a time (not a past one for
+    "when will"), and a name question's more than a sentence adverb; any other answer fits. A
+    reader that marks "Officially" for "How many children did they have?" found the subject, not
+    the answer: the article does not say. A question of two ("Who invented it and in what
+    year?") is not judged."""
     if len(_WH.findall(question)) > 1:
         return True
     if _COUNT_QUESTION.search(question) and not _QUANTITY.search(answer):
@@ -155,5 +174,9 @@ def answer_fits(question: str, answer: str) -> bool:
     if _HOW_LONG.search(question) and _NOT_LONG.search(answer):
         return False
     if _MONEY_QUESTION.search(question) and not _MONEY.search(answer):
+        return False
+    if _FUTURE_QUESTION.search(question) and _PAST.search(answer):
+        return False
+    if _NAME_QUESTION.search(question) and _SENTENCE_ADVERB.fullmatch(answer):
         return False
     return not (_TIME_QUESTION.search(question) and not _TIME.search(answer))

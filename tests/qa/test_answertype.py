@@ -64,6 +64,12 @@ def test_names_skip_the_sentence_initial_word() -> None:
         ("How long did the study take?", "about 18 mph", False),  # a speed
         ("How long did the study take?", "18 months", True),
         ("How long is the filter good for?", "50 gallons", True),  # a consumable's life
+        ("When will Glas leave the embassy?", "since December", False),  # began, not to come
+        ("When will she report her findings?", "yesterday", False),
+        ("When will the stadium open?", "in 2016", True),
+        ("When would he pay more?", "if it lasted longer", True),  # not a future question
+        ("Who came up with the new name?", "Reportedly", False),  # a sentence adverb
+        ("Where did they buy it?", "locally", True),
     ],
 )
 def test_answer_words_of_the_kind_a_count_or_time_question_asks_for(
