@@ -94,24 +94,6 @@ _MONEY_QUESTION = re.compile(
     r"bribe|fine|fund|invest|s[eo]l[ld]|b(uy|ought)|receive|los[te])\w*)",
     re.IGNORECASE,
 )
-_HOW_MANY = re.compile(r"\bhow many\b", re.IGNORECASE)
-# "When will Glas leave?" asks about what is to come: "since December" or "yesterday" is when
-# something already began or happened, not an answer.
-_FUTURE_QUESTION = re.compile(r"^\W*when (will|shall)\b|^\W*when\b.*\bgoing to\b", re.IGNORECASE)
-_PAST = re.compile(
-    r"\b(since|ago|yesterday|earlier|previously|formerly|last (week|month|year|night|weekend|"
-    r"spring|summer|autumn|fall|winter|Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|"
-    r"Sunday))\b",
-    re.IGNORECASE,
-)
-# A sentence adverb the reader marked ("Reportedly, ...") names no one and nothing.
-_NAME_QUESTION = re.compile(r"^\W*(who|whom|whose|which|where|what)\b", re.IGNORECASE)
-_SENTENCE_ADVERB = re.compile(
-    r"\W*(reportedly|officially|allegedly|apparently|however|meanwhile|additionally|furthermore|"
-    r"moreover|also|currently|initially|originally|eventually|ultimately|subsequently|"
-    r"previously|recently|instead|nevertheless|still)\W*",
-    re.IGNORECASE,
-)
 _WH = re.compile(r"\b(who|whom|whose|what|which|where|when|why|how)\b", re.IGNORECASE)
 _QUANTITY = re.compile(
     r"\d|\b(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|\w+teen|twenty|"
@@ -139,6 +121,7 @@ _TIME = re.compile(
 # "How many butterflies...?" is not answered by "6.05 hectares": a count given in a unit of
 # measure answers only a question that has one too. (Not a share: "How many residents are from
 # Istanbul?" is answered "28 percent" in SQuAD-Shifts.)
+_HOW_MANY = re.compile(r"\bhow many\b", re.IGNORECASE)
 _MEASURE = re.compile(
     r"\b(hectares?|acres?|square|sq|km|kilomet(er|re)s?|miles?|mph|metres?|meters?|cm|mm|feet|"
     r"foot|ft|inch(es)?|kg|kilograms?|grams?|tonnes?|tons?|pounds?|lbs?|ounces?|oz|degrees?|"
@@ -153,6 +136,23 @@ _HOW_LONG = re.compile(r"\bhow long\b", re.IGNORECASE)
 _NOT_LONG = re.compile(
     r"[$€£%]|\b(mph|km/h|kph|percent|kg|kilograms?|grams?|tonnes?|pounds?|lbs?|degrees?|"
     r"dollars?|euros?)\b",
+    re.IGNORECASE,
+)
+# "When will Glas leave?" asks about what is to come: "since December" or "yesterday" is when
+# something already began or happened, not an answer.
+_FUTURE_QUESTION = re.compile(r"^\W*when (will|shall)\b|^\W*when\b.*\bgoing to\b", re.IGNORECASE)
+_PAST = re.compile(
+    r"\b(since|ago|yesterday|earlier|previously|formerly|last (week|month|year|night|weekend|"
+    r"spring|summer|autumn|fall|winter|Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|"
+    r"Sunday))\b",
+    re.IGNORECASE,
+)
+# A sentence adverb the reader marked ("Reportedly, ...") names no one and nothing.
+_NAME_QUESTION = re.compile(r"^\W*(who|whom|whose|which|where|what)\b", re.IGNORECASE)
+_SENTENCE_ADVERB = re.compile(
+    r"\W*(reportedly|officially|allegedly|apparently|however|meanwhile|additionally|furthermore|"
+    r"moreover|also|currently|initially|originally|eventually|ultimately|subsequently|"
+    r"previously|recently|instead|nevertheless|still)\W*",
     re.IGNORECASE,
 )
 
