@@ -45,7 +45,7 @@ import numpy as np
 from index.encoder import DEFAULT_MODEL, SHIPPED_DOCUMENTS, resolve_model_path
 from index.machine import machine
 from train.encoder import dense_scores, states
-from train.loop import optimise, optimiser, resume_checkpoint, save_checkpoint
+from train.loop import log_progress, optimise, optimiser, resume_checkpoint, save_checkpoint
 from train.reader.data import DEFAULT_TRAIN, TRAIN_FILES, load
 from train.squad import DEFAULT_DATA
 
@@ -194,11 +194,7 @@ def train(args: argparse.Namespace) -> None:
         optimise(loss, parameters, optimizer, schedule)
         step += 1
         trained += time.perf_counter() - tick
-        if step % 20 == 0:
-            logger.info(
-                "step %d/%d loss %.4f, %.2f s/step, %.1f min trained",
-                step, total, loss.item(), trained / step, trained / 60,
-            )  # fmt: skip
+        log_progress(logger, step, total, loss, trained)
         if time.perf_counter() - last_save > args.checkpoint_minutes * 60:
             save()
             last_save = time.perf_counter()

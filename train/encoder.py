@@ -55,7 +55,7 @@ import numpy as np
 
 from index.encoder import BUNDLED_MODEL, DEFAULT_MODEL, SHIPPED_ENCODER, resolve_model_path
 from index.machine import machine
-from train.loop import optimise, optimiser, resume_checkpoint, save_checkpoint
+from train.loop import log_progress, optimise, optimiser, resume_checkpoint, save_checkpoint
 from train.reader.data import read_pairs
 from train.squad import DEFAULT_DATA, TOP_K, hit_rank, load_articles
 
@@ -227,11 +227,7 @@ def train(args: argparse.Namespace) -> None:
         optimise(loss, parameters, optimizer, schedule)
         step += 1
         trained += time.perf_counter() - tick
-        if step % 20 == 0:
-            logger.info(
-                "step %d/%d loss %.3f, %.2f s/step, %.1f min trained",
-                step, total, loss.item(), trained / step if step else 0.0, trained / 60,
-            )  # fmt: skip
+        log_progress(logger, step, total, loss, trained)
         if step in snapshot_steps:
             model.eval()
             save_snapshot(model, args.work / f"step-{step * args.batch}")

@@ -1,11 +1,14 @@
-"""What the encoder's and the reader's training loops share: the optimiser step, and checkpoints
-written whole or not at all, so a stopped run (a session cut, a killed process) resumes where it
-was."""
+"""What the training loops share: the optimiser step, a progress line every few steps, and
+checkpoints written whole or not at all, so a stopped run (a session cut, a killed process)
+resumes where it was."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
+
+LOG_EVERY = 20  # steps between progress lines
 
 
 def save_checkpoint(path: Path, model: Any, optimizer: Any, schedule: Any, **fields: Any) -> None:
@@ -66,3 +69,12 @@ def optimise(loss: Any, parameters: Any, optimizer: Any, schedule: Any) -> None:
     optimizer.step()
     schedule.step()
     optimizer.zero_grad(set_to_none=True)
+
+
+def log_progress(logger: logging.Logger, step: int, total: int, loss: Any, trained: float) -> None:
+    """One progress line every LOG_EVERY steps: the step, the batch's loss, the pace."""
+    if step % LOG_EVERY == 0:
+        logger.info(
+            "step %d/%d loss %.4f, %.2f s/step, %.1f min trained",
+            step, total, float(loss.item()), trained / step, trained / 60,
+        )  # fmt: skip
