@@ -299,12 +299,16 @@ class Library:
 
         def answered(position: int, resolved: str) -> Turn:
             """An earlier turn with where its answer was cited: as the client says, or, for a
-            plain question, as asking it again (resolved) cites it."""
-            if isinstance(history[position], Turn):
+            plain question or a declined one, as asking it again (resolved) cites it first. A
+            declined turn's best sentence is where the reader was looking, only not sure enough
+            to answer, and the next question mostly follows it there (bench.news dev
+            conversations: "Who disagreed with the study?", declined, then "Where does she
+            work?"; turns hit@1 59 -> 60 of 101; held-out 30 of 52 either way)."""
+            if isinstance(history[position], Turn) and turns[position].cited is not None:
                 return turns[position]
             if resolved not in recomputed:
                 answer = self._answer(indexed, resolved, 1)
-                first = answer.citations[0] if answer.answerable and answer.citations else None
+                first = answer.citations[0] if answer.citations else None
                 recomputed[resolved] = Turn(
                     resolved,
                     None if first is None else (first.quote.start, first.quote.end),

@@ -59,8 +59,8 @@ FOLLOW_UP_READS = 4
 @dataclass(frozen=True, slots=True)
 class Flow:
     """Where a conversation stands when a later question is asked: ``after``, the sentence its
-    previous turn was answered from (None: that turn was declined); ``followup``, whether the
-    question leans on the earlier turns (``qa.followup.is_followup``)."""
+    previous turn was answered from, or read best when declined (None: it cited nothing);
+    ``followup``, whether the question leans on the earlier turns (``qa.followup.is_followup``)."""
 
     after: int | None
     followup: bool = True
