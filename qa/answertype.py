@@ -147,6 +147,11 @@ _PAST = re.compile(
     r"Sunday))\b",
     re.IGNORECASE,
 )
+# An ordinal alone ("116th", of "the 116th Congress") is a rank, not an age, an amount or a
+# length. (Not for "how many": Amazon reviewers answer "How many times has the person purchased
+# the product?" with "2nd"; no other gold answer in ../shared/data/train is refused.)
+_AMOUNT_QUESTION = re.compile(r"\bhow (old|much|long)\b|\bwhat age\b", re.IGNORECASE)
+_ORDINAL = re.compile(r"\W*(the\s+)?\d+(st|nd|rd|th)\W*", re.IGNORECASE)
 # A sentence adverb the reader marked ("Reportedly, ...") names no one and nothing.
 _NAME_QUESTION = re.compile(r"^\W*(who|whom|whose|which|where|what)\b", re.IGNORECASE)
 _SENTENCE_ADVERB = re.compile(
@@ -161,7 +166,8 @@ def answer_fits(question: str, answer: str) -> bool:
     """Whether the answer words can be what the question asks for: a "how many" question's hold
     a quantity (in no unit the question does not name), a "how much did it cost" question's a
     sum, a "how long" question's no speed or sum, a "when" question's a time (not a past one for
-    "when will"), and a name question's more than a sentence adverb; any other answer fits. A
+    "when will"), a name question's more than a sentence adverb, and an age, amount or length
+    more than an ordinal; any other answer fits. A
     reader that marks "Officially" for "How many children did they have?" found the subject, not
     the answer: the article does not say. A question of two ("Who invented it and in what
     year?") is not judged."""
@@ -178,5 +184,7 @@ def answer_fits(question: str, answer: str) -> bool:
     if _FUTURE_QUESTION.search(question) and _PAST.search(answer):
         return False
     if _NAME_QUESTION.search(question) and _SENTENCE_ADVERB.fullmatch(answer):
+        return False
+    if _AMOUNT_QUESTION.search(question) and _ORDINAL.fullmatch(answer):
         return False
     return not (_TIME_QUESTION.search(question) and not _TIME.search(answer))

@@ -70,6 +70,9 @@ def test_names_skip_the_sentence_initial_word() -> None:
         ("When would he pay more?", "if it lasted longer", True),  # not a future question
         ("Who came up with the new name?", "Reportedly", False),  # a sentence adverb
         ("Where did they buy it?", "locally", True),
+        ("How old is Pelosi?", "116th", False),  # a rank: "the 116th Congress"
+        ("How old is Pelosi?", "78", True),
+        ("How many times did they buy it?", "2nd", True),  # how reviewers answer
     ],
 )
 def test_answer_words_of_the_kind_a_count_or_time_question_asks_for(
