@@ -167,10 +167,9 @@ def answer_fits(question: str, answer: str) -> bool:
     a quantity (in no unit the question does not name), a "how much did it cost" question's a
     sum, a "how long" question's no speed or sum, a "when" question's a time (not a past one for
     "when will"), a name question's more than a sentence adverb, and an age, amount or length
-    more than an ordinal; any other answer fits. A
-    reader that marks "Officially" for "How many children did they have?" found the subject, not
-    the answer: the article does not say. A question of two ("Who invented it and in what
-    year?") is not judged."""
+    more than an ordinal; any other answer fits. A reader that marks "Officially" for "How many
+    children did they have?" found the subject, not the answer: the article does not say. A
+    question of two ("Who invented it and in what year?") is not judged."""
     if len(_WH.findall(question)) > 1:
         return True
     if _COUNT_QUESTION.search(question) and not _QUANTITY.search(answer):
