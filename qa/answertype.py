@@ -76,7 +76,11 @@ def sentence_types(sentence: str) -> frozenset[AnswerType]:
 # shape: a count, a sum of money and a time. Broader than _NUMBER and _DATE (which the fitted
 # answerability model reads, so they stay as they are): "seventeen", "dozens", "after the vote"
 # all pass, so only words that cannot be the answer ("Officially", "ten-storey building") are
-# refused.
+# refused. Counts in words ("a couple", "once"), feast days and periods ("for Christmas", "the
+# Renaissance", "the end of the war") and "free" were added when a third of the 432 gold answers
+# in ../shared/data/train these refused turned out to be such (eighteenth session); the rest
+# are mostly the review and forum sets' loose answers (a degree: "heavy"; an ordinal: "first
+# time") and crowd answers that miss ("When was Jamestown founded?": "near Chesapeake Bay").
 _COUNT_QUESTION = re.compile(
     r"\bhow many\b|\bhow much (did|does|do|was|is|were|will|has|have|had)\b|"
     r"\bwhat (number|percentage|percent|amount|proportion|share)\b",
@@ -99,8 +103,8 @@ _QUANTITY = re.compile(
     r"\d|\b(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|\w+teen|twenty|"
     r"thirty|forty|fifty|sixty|seventy|eighty|ninety|hundreds?|thousands?|millions?|billions?|"
     r"trillions?|dozens?|half|twice|thrice|single|several|few|many|most|all|none|no|both|"
-    r"multiple|numerous|various|countless|every|each|"
-    r"percent|majority|minority|fraction|quarter|third|double|triple)\b",
+    r"multiple|numerous|various|countless|every|each|once|couple|handful|plenty|lots?|zero|"
+    r"nothing|nobody|free|percent|majority|minority|fraction|quarter|third|double|triple)\b",
     re.IGNORECASE,
 )
 _MONEY = re.compile(
@@ -115,7 +119,9 @@ _TIME = re.compile(
     r"hours?|minutes?|morning|afternoon|evening|night|tonight|noon|midnight|dawn|dusk|spring|"
     r"summer|autumn|fall|winter|season|yesterday|today|tomorrow|now|then|later|earlier|"
     r"recently|soon|ago|since|until|before|after|during|while|when|once|time|period|era|age|"
-    r"ancient|medieval|prehistoric|upon|whenever|BC|AD|BCE|CE)\b",
+    r"ancient|medieval|prehistoric|upon|whenever|BC|AD|BCE|CE|immediately|shortly|holidays?|"
+    r"Christmas|Xmas|Easter|Thanksgiving|Halloween|Hanukkah|Ramadan|Eid|Diwali|Renaissance|"
+    r"war|reign|end|beginning|start|middle)\b",
     re.IGNORECASE,
 )
 # "How many butterflies...?" is not answered by "6.05 hectares": a count given in a unit of

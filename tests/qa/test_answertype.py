@@ -73,6 +73,11 @@ def test_names_skip_the_sentence_initial_word() -> None:
         ("How old is Pelosi?", "116th", False),  # a rank: "the 116th Congress"
         ("How old is Pelosi?", "78", True),
         ("How many times did they buy it?", "2nd", True),  # how reviewers answer
+        ("How many times has he tripped?", "a couple", True),  # a count in words
+        ("How many times was it used?", "once", True),
+        ("When did they get the watch?", "for Christmas", True),  # a feast day
+        ("When did Istanbul become homogenized?", "the end of the Ottoman Empire", True),
+        ("When did low relief revive?", "the Renaissance", True),  # a period
     ],
 )
 def test_answer_words_of_the_kind_a_count_or_time_question_asks_for(
